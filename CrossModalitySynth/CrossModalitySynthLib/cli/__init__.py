@@ -1,0 +1,1 @@
+"""The ``cmsynth`` command line."""

@@ -1,0 +1,26 @@
+"""``cmsynth convert``: any supported input to any supported output format."""
+
+from ..io import SUPPORTED_WRITE, read_volume, write_volume
+from ..io.writer import check_output_path
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "convert",
+        help="convert a volume or DICOM folder to NIfTI, NRRD or MetaImage",
+        description="Read INPUT (file or DICOM folder) and write it to OUTPUT; the format comes from "
+        f"OUTPUT's suffix ({', '.join(SUPPORTED_WRITE)}). Geometry and voxel values are kept exactly.",
+    )
+    p.add_argument("input", help="volume file or DICOM folder")
+    p.add_argument("output", help="output file; its suffix picks the format")
+    p.add_argument("--series", help="DICOM folder only: SeriesInstanceUID or SeriesDescription to read")
+    p.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    check_output_path(args.output, args.overwrite)  # fail before reading a large series
+    image = read_volume(args.input, series=args.series)
+    write_volume(image, args.output, overwrite=args.overwrite)
+    print(f"wrote {args.output}")
+    return 0

@@ -1,0 +1,100 @@
+"""Writing volumes atomically: a temporary file next to the target, then a rename.
+
+No partial output is ever left at the target path: a crash or an error while writing leaves
+either nothing or the previous file.
+"""
+
+import contextlib
+import os
+import shutil
+import tempfile
+from typing import Iterator
+
+import SimpleITK as sitk
+
+from ..errors import OutputError
+from .formats import DETACHED_HEADER, SUPPORTED_WRITE, suffix_of
+
+
+def check_output_path(path: str, overwrite: bool = False) -> str:
+    """Validate an output file path before any work is done; returns it as ``str``.
+
+    Raises OutputError when it exists (and ``overwrite`` is False), when its folder is missing
+    or not writable, or when it names a folder.
+    """
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        raise OutputError(f"Output {path} is a folder; give a file name such as {os.path.join(path, 'out.nii.gz')}.")
+    if os.path.exists(path) and not overwrite:
+        raise OutputError(f"Output {path} already exists; choose another name or pass --overwrite.")
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        raise OutputError(f"Output folder {parent} does not exist; create it first.")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise OutputError(f"Output folder {parent} is not writable; choose another location.")
+    return path
+
+
+@contextlib.contextmanager
+def atomic_output(path: str, overwrite: bool = False) -> Iterator[str]:
+    """Yield a temporary path in the target's folder; on success rename it onto ``path``.
+
+    The temporary name keeps the target's suffix so format detection by name works. On error the
+    temporary file is removed and the target is untouched.
+    """
+    path = check_output_path(path, overwrite)
+    parent = os.path.dirname(os.path.abspath(path))
+    suffix = suffix_of(path) or os.path.splitext(path)[1]
+    fd, tmp = tempfile.mkstemp(prefix=".cmsynth-tmp-", suffix=suffix, dir=parent)
+    os.close(fd)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def write_volume(image: sitk.Image, path: str, overwrite: bool = False, compress: bool = True) -> str:
+    """Write ``image`` to ``path`` (format from the suffix), atomically. Returns the path.
+
+    Detached-header formats (.nhdr, .mhd) are written into a temporary folder beside the target
+    and moved into place data-file first, header last, so a reader never finds a header whose
+    data file is missing.
+    """
+    path = os.fspath(path)
+    suffix = suffix_of(path)
+    if suffix not in SUPPORTED_WRITE:
+        raise OutputError(
+            f"Cannot write {path}: unsupported output format; use one of {', '.join(SUPPORTED_WRITE)}."
+        )
+    check_output_path(path, overwrite)
+    use_compression = compress and suffix not in (".nii",)
+    if suffix in DETACHED_HEADER:
+        _write_detached(image, path, use_compression)
+        return path
+    with atomic_output(path, overwrite=True) as tmp:
+        _execute_write(image, tmp, use_compression)
+    return path
+
+
+def _execute_write(image: sitk.Image, path: str, compress: bool) -> None:
+    try:
+        sitk.WriteImage(image, path, useCompression=compress)
+    except RuntimeError as exc:
+        raise OutputError(f"Could not write {path}: {str(exc).strip().splitlines()[-1][:200]}") from None
+
+
+def _write_detached(image: sitk.Image, path: str, compress: bool) -> None:
+    parent = os.path.dirname(os.path.abspath(path))
+    name = os.path.basename(path)
+    tmpdir = tempfile.mkdtemp(prefix=".cmsynth-tmp-", dir=parent)
+    try:
+        _execute_write(image, os.path.join(tmpdir, name), compress)
+        produced = sorted(os.listdir(tmpdir))
+        data_files = [f for f in produced if f != name]
+        for f in data_files:  # data first
+            os.replace(os.path.join(tmpdir, f), os.path.join(parent, f))
+        os.replace(os.path.join(tmpdir, name), path)  # header last
+    finally:
+        shutil.rmtree(tmpdir, ignore_errors=True)
