@@ -8,6 +8,7 @@ import SimpleITK as sitk
 
 from ..errors import InputError
 from .formats import format_of
+from .nifti_check import check_nifti_complete
 
 
 def _looks_like_dicom_file(path: str) -> bool:
@@ -56,6 +57,8 @@ def read_volume(path: str, series: Optional[str] = None) -> sitk.Image:
         raise InputError(
             f"{path}: unknown file type; use .nii/.nii.gz, .nrrd/.nhdr, .mha/.mhd, .dcm or a DICOM folder."
         )
+    if fmt == "NIfTI":
+        check_nifti_complete(path)
     try:
         reader = sitk.ImageFileReader()
         reader.SetFileName(path)

@@ -30,9 +30,20 @@ def check_output_path(path: str, overwrite: bool = False) -> str:
     parent = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(parent):
         raise OutputError(f"Output folder {parent} does not exist; create it first.")
-    if not os.access(parent, os.W_OK | os.X_OK):
+    if not _can_create_in(parent):
         raise OutputError(f"Output folder {parent} is not writable; choose another location.")
     return path
+
+
+def _can_create_in(folder: str) -> bool:
+    # os.access answers yes for root even on read-only mounts: try creating a file instead
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".cmsynth-probe-", dir=folder)
+    except OSError:
+        return False
+    os.close(fd)
+    os.remove(probe)
+    return True
 
 
 @contextlib.contextmanager
