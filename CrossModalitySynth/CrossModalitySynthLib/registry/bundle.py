@@ -1,0 +1,134 @@
+"""The model bundle: ``spec.json`` + files, every file checked against its sha256 before use.
+
+``spec.json`` keys (what depends on the model reads them; nothing is hard-coded beside them):
+
+- ``format_version`` (int), ``id``, ``version``, ``description``, ``licence``
+- ``direction``: ``"MR->CT"``, ``"CT->MR"`` or ``"MR->LIVER"`` (segmentation)
+- ``inputs``: list of ``{"name", "modality", "sequence"}``, one per input channel, in order
+- ``output``: e.g. ``{"modality": "CT", "unit": "HU", "range": [-1024, 3071]}``
+- ``network``: the network configuration, ``preprocessing``: the model-grid spec
+- ``training``: what data it was trained on, for how long; ``metrics``: validation figures
+- ``files``: ``{relative name: {"sha256": hex, "size": bytes}}``
+"""
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any, Dict, List
+
+from ..errors import InputError
+
+SPEC_NAME = "spec.json"
+FORMAT_VERSION = 1
+REQUIRED_KEYS = ("format_version", "id", "version", "direction", "inputs", "output", "files")
+DIRECTIONS = ("MR->CT", "CT->MR", "MR->LIVER")
+
+
+def sha256_of(path: str, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while True:
+            block = f.read(chunk)
+            if not block:
+                break
+            h.update(block)
+    return h.hexdigest()
+
+
+@dataclass
+class Bundle:
+    """A verified bundle on disk."""
+
+    path: str
+    spec: Dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def id(self) -> str:
+        return self.spec["id"]
+
+    @property
+    def version(self) -> str:
+        return self.spec["version"]
+
+    @property
+    def direction(self) -> str:
+        return self.spec["direction"]
+
+    @property
+    def inputs(self) -> List[Dict[str, str]]:
+        return self.spec["inputs"]
+
+    def file(self, name: str) -> str:
+        """Absolute path of one of the bundle's listed files."""
+        if name not in self.spec["files"]:
+            raise InputError(f"Model bundle {self.path} has no file '{name}'; it lists {sorted(self.spec['files'])}.")
+        return os.path.join(self.path, name)
+
+
+def write_bundle_spec(folder: str, spec: Dict[str, Any]) -> str:
+    """Fill ``spec['files']`` with the sha256 and size of every file in ``folder`` and write spec.json.
+
+    Returns the spec path. Used by the training export and by tests.
+    """
+    files = {}
+    for root, _, names in os.walk(folder):
+        for name in sorted(names):
+            full = os.path.join(root, name)
+            rel = os.path.relpath(full, folder).replace(os.sep, "/")
+            if rel == SPEC_NAME or rel.startswith("."):
+                continue
+            files[rel] = {"sha256": sha256_of(full), "size": os.path.getsize(full)}
+    spec = dict(spec)
+    spec.setdefault("format_version", FORMAT_VERSION)
+    spec["files"] = files
+    path = os.path.join(folder, SPEC_NAME)
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(spec, f, indent=2, sort_keys=True)
+        f.write("\n")
+    os.replace(tmp, path)
+    return path
+
+
+def read_spec(folder: str) -> Dict[str, Any]:
+    path = os.path.join(folder, SPEC_NAME)
+    if not os.path.isfile(path):
+        raise InputError(f"{folder} is not a model bundle: it has no {SPEC_NAME}.")
+    try:
+        with open(path) as f:
+            spec = json.load(f)
+    except (OSError, ValueError) as exc:
+        raise InputError(f"Model bundle {folder}: {SPEC_NAME} is not valid JSON ({exc}).") from None
+    missing = [k for k in REQUIRED_KEYS if k not in spec]
+    if missing:
+        raise InputError(f"Model bundle {folder}: {SPEC_NAME} lacks {', '.join(missing)}.")
+    if spec["format_version"] > FORMAT_VERSION:
+        raise InputError(
+            f"Model bundle {folder} has format {spec['format_version']}; this version of CrossModalitySynth "
+            f"reads up to {FORMAT_VERSION}: update the extension."
+        )
+    if spec["direction"] not in DIRECTIONS:
+        raise InputError(f"Model bundle {folder}: unknown direction {spec['direction']!r}; expected one of {DIRECTIONS}.")
+    return spec
+
+
+def load_bundle(folder: str, verify: bool = True) -> Bundle:
+    """Read and (by default) verify a bundle: every listed file exists with its size and sha256.
+
+    Raises InputError naming the first file that is missing or does not match, and saying to
+    fetch or import the bundle again.
+    """
+    folder = os.path.abspath(folder)
+    spec = read_spec(folder)
+    if verify:
+        for rel, meta in sorted(spec["files"].items()):
+            full = os.path.join(folder, rel)
+            if not os.path.isfile(full):
+                raise InputError(f"Model bundle {spec['id']} is incomplete: {rel} is missing; fetch or import it again.")
+            if os.path.getsize(full) != meta.get("size", os.path.getsize(full)) or sha256_of(full) != meta["sha256"]:
+                raise InputError(
+                    f"Model bundle {spec['id']} is corrupt or was modified: {rel} does not match its sha256; "
+                    "fetch or import it again."
+                )
+    return Bundle(folder, spec)
