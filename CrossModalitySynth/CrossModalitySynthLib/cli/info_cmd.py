@@ -36,7 +36,7 @@ def run(args) -> int:
         print(f"series:      {len(info['series'])}")
         for s in info["series"]:
             desc = s.get("description") or ""
-            print(f"  - {s['series_instance_uid']}  {desc}  ({s.get('n_files', '?')} files)")
+            print(f"  - {s['id']}  {desc}  ({s.get('n_files', '?')} files; use --series {s['id']})")
     print(f"dimension:   {info['dimension']}")
     print(f"size:        {' x '.join(str(s) for s in info['size'])}")
     print(f"spacing:     {fmt(info['spacing'])} mm")
