@@ -107,3 +107,31 @@ def test_console_script_runs_as_subprocess(tmp_path):
     bad = subprocess.run([exe, "info", str(tmp_path / "missing.nrrd")], capture_output=True, text=True)
     assert bad.returncode != 0
     assert "Traceback" not in bad.stderr and "No such file" in bad.stderr
+
+
+def test_convert_dicom_folder_to_nifti(tmp_path, cli):
+    """A real DICOM series (oblique, shuffled file names, HU rescale) converted keeps HU and geometry."""
+    from dicom_factory import oblique_direction, write_series
+
+    hu = np.random.default_rng(5).integers(-1000, 1500, size=(5, 6, 7)).astype(np.int16)
+    direction = oblique_direction()
+    folder = tmp_path / "dicom"
+    write_series(str(folder), hu, origin=(10.0, -20.0, 35.0), spacing=(0.75, 0.8, 3.0), direction=direction,
+                 rescale_intercept=-1024)
+    dst = str(tmp_path / "ct.nii.gz")
+    code, _, err = cli("convert", str(folder), dst)
+    assert code == 0, err
+    back = read_volume(dst)
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(back), hu)
+    np.testing.assert_allclose(back.GetSpacing(), (0.75, 0.8, 3.0), atol=1e-5)
+    np.testing.assert_allclose(np.array(back.GetDirection()).reshape(3, 3), direction, atol=1e-5)
+    np.testing.assert_allclose(back.GetOrigin(), (10.0, -20.0, 35.0), atol=1e-4)
+
+
+def test_convert_folder_without_dicom_fails_cleanly(tmp_path, cli):
+    folder = tmp_path / "notdicom"
+    folder.mkdir()
+    (folder / "readme.txt").write_text("no images here")
+    code, _, err = cli("convert", str(folder), str(tmp_path / "out.nrrd"))
+    assert code != 0 and "no DICOM image series" in err
+    assert not (tmp_path / "out.nrrd").exists()
