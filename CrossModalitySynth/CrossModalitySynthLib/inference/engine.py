@@ -1,0 +1,244 @@
+"""The engine: :func:`synthesize` (MRI -> sCT, CT -> sMRI) and :func:`segment` (MRI -> liver).
+
+Everything model-specific comes from the bundle's spec: the network, the inputs and their
+order, the preprocessing (model grid, normalisation) and the output modality.
+"""
+
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Sequence, Union
+
+import numpy as np
+import SimpleITK as sitk
+
+from ..errors import ConfigError, InputError
+from ..preprocess import ModelGridSpec, prepare
+from ..preprocess.modality import warn_if_modality_mismatch
+from ..registry import Bundle
+from .cancel import CancelToken
+from .device import check_backend, check_precision, resolve_device
+from .memory import choose_batch_size
+from .progress import ProgressCallback
+from .runners import OnnxRunner, TorchRunner
+
+SYNTHESIS_DIRECTIONS = ("MR->CT", "CT->MR")
+SEGMENTATION_DIRECTIONS = ("MR->LIVER",)
+
+
+@dataclass
+class EngineOptions:
+    """How to run a model.
+
+    Attributes:
+        device: "auto" (CUDA when usable), "cpu" or "cuda".
+        precision: "fp32" or "bf16" (torch autocast; see the README for its measured accuracy).
+        backend: "torch" or "onnx" (ONNX Runtime, fp32).
+        batch_size: slices per batch; None picks the largest that fits ``memory_budget_mb``.
+        memory_budget_mb: memory the run may use; None = a quarter of free RAM (max 4 GiB) on
+            CPU, half of free GPU memory on CUDA.
+        threads: CPU threads for torch/ONNX Runtime; None keeps the library default.
+        force: run even when an input looks like the wrong modality (e.g. a CT given as MRI).
+    """
+
+    device: str = "auto"
+    precision: str = "fp32"
+    backend: str = "torch"
+    batch_size: Optional[int] = None
+    memory_budget_mb: Optional[float] = None
+    threads: Optional[int] = None
+    force: bool = False
+
+
+@dataclass
+class LoadedModel:
+    """A bundle with its network ready to run."""
+
+    bundle: Bundle
+    options: EngineOptions
+    device: str
+    runner: object
+    grid_spec: ModelGridSpec
+    weights_bytes: int
+
+    @property
+    def spec(self) -> dict:
+        return self.bundle.spec
+
+    @property
+    def input_names(self) -> List[str]:
+        return [i["name"] for i in self.spec["inputs"]]
+
+    @property
+    def input_sequences(self) -> List[str]:
+        return [i.get("sequence", i["name"]) for i in self.spec["inputs"]]
+
+
+@dataclass
+class EngineResult:
+    """The output volume (on the input's exact grid) and what happened on the way."""
+
+    image: sitk.Image
+    warnings: List[str] = field(default_factory=list)
+    timings_s: Dict[str, float] = field(default_factory=dict)
+    batch_size: int = 0
+    device: str = "cpu"
+    slices: int = 0
+
+
+def load_model(bundle: Bundle, options: Optional[EngineOptions] = None) -> LoadedModel:
+    """Build the bundle's network and load its verified weights (or open its ONNX file)."""
+    options = options or EngineOptions()
+    check_precision(options.precision)
+    check_backend(options.backend)
+    device = resolve_device(options.device)
+    spec = bundle.spec
+    for key in ("network", "preprocessing"):
+        if key not in spec:
+            raise InputError(f"Model bundle {bundle.id} has no '{key}' in its spec; it cannot be run.")
+    grid_spec = ModelGridSpec.from_dict(spec["preprocessing"])
+    weights = bundle.file("weights.pt")
+    weights_bytes = os.path.getsize(weights)
+    if options.backend == "onnx":
+        runner = OnnxRunner(bundle.file("model.onnx"), device, options.precision, options.threads)
+    else:
+        import torch
+
+        from ..networks import NetworkConfig, build_network
+
+        net = build_network(NetworkConfig.from_dict(spec["network"]), init=False)
+        try:
+            state = torch.load(weights, map_location="cpu", weights_only=True)
+            net.load_state_dict(state)
+        except Exception as exc:  # noqa: BLE001 - any failure here means an unusable bundle
+            raise InputError(f"Model bundle {bundle.id}: its weights do not fit its network ({str(exc)[:160]}).") from None
+        runner = TorchRunner(net, device, options.precision, options.threads)
+    return LoadedModel(bundle, options, device, runner, grid_spec, weights_bytes)
+
+
+def _as_model(model: Union[LoadedModel, Bundle], options: Optional[EngineOptions]) -> LoadedModel:
+    return model if isinstance(model, LoadedModel) else load_model(model, options)
+
+
+def _check_inputs(model: LoadedModel, images: Sequence[sitk.Image], force: bool) -> List[str]:
+    spec_inputs = model.spec["inputs"]
+    if len(images) != len(spec_inputs):
+        wanted = ", ".join(model.input_sequences)
+        raise InputError(
+            f"Model {model.bundle.id} takes {len(spec_inputs)} input(s) ({wanted}) but {len(images)} "
+            f"{'was' if len(images) == 1 else 'were'} given; give them in that order."
+        )
+    warnings = []
+    for img, meta in zip(images, spec_inputs):
+        if not isinstance(img, sitk.Image) or img.GetDimension() != 3:
+            continue  # prepare() gives the precise message
+        msg = warn_if_modality_mismatch(img, meta["modality"])
+        if msg:
+            if not force:
+                raise InputError(f"{meta.get('sequence', meta['name'])}: {msg} Pass --force to run anyway.")
+            warnings.append(msg)
+    return warnings
+
+
+def _run_network(
+    model: LoadedModel,
+    images: Sequence[sitk.Image],
+    stage: str,
+    progress: Optional[ProgressCallback],
+    cancel: Optional[CancelToken],
+):
+    opts = model.options
+    timings: Dict[str, float] = {}
+    warnings = _check_inputs(model, images, opts.force)
+    modality = model.spec["inputs"][0]["modality"]
+    t0 = time.perf_counter()
+    if progress:
+        progress("prepare", 0, 1)
+    prepared = prepare(list(images), model.grid_spec, modality=modality, names=model.input_sequences)
+    timings["prepare"] = time.perf_counter() - t0
+    if progress:
+        progress("prepare", 1, 1)
+    if cancel:
+        cancel.check()
+    c, z, h, w = prepared.array.shape
+    budget = None if opts.memory_budget_mb is None else int(opts.memory_budget_mb * 1024 * 1024)
+    batch = choose_batch_size(model.spec["network"], (c, z, h, w), model.weights_bytes, model.device,
+                              budget, opts.batch_size)
+    t0 = time.perf_counter()
+    outputs = []
+    for z0 in range(0, z, batch):
+        if cancel:
+            cancel.check()
+        x = prepared.array[:, z0:z0 + batch].transpose(1, 0, 2, 3)
+        outputs.append(model.runner(x))
+        if progress:
+            progress(stage, min(z0 + batch, z), z)
+    out = np.concatenate(outputs, axis=0)  # (Z, C_out, H, W)
+    timings[stage] = time.perf_counter() - t0
+    if cancel:
+        cancel.check()
+    return prepared, out, batch, warnings, timings
+
+
+def synthesize(
+    model: Union[LoadedModel, Bundle],
+    images: Sequence[sitk.Image],
+    options: Optional[EngineOptions] = None,
+    progress: Optional[ProgressCallback] = None,
+    cancel: Optional[CancelToken] = None,
+) -> EngineResult:
+    """Synthetic CT from MRI channels, or synthetic MRI from a CT, by the bundle's direction.
+
+    Args:
+        model: a loaded model or a verified bundle.
+        images: the input volumes in the order of the bundle's ``inputs``.
+
+    Returns:
+        :class:`EngineResult` whose ``image`` (Float32; HU for CT) has exactly the size, origin,
+        spacing and direction of ``images[0]``.
+    """
+    model = _as_model(model, options)
+    direction = model.spec["direction"]
+    if direction not in SYNTHESIS_DIRECTIONS:
+        raise InputError(f"Model {model.bundle.id} is a {direction} model, not a synthesis model; use 'segment'.")
+    prepared, out, batch, warnings, timings = _run_network(model, images, "synthesize", progress, cancel)
+    t0 = time.perf_counter()
+    output = model.spec["output"]["modality"]
+    image = prepared.restore(out[:, 0], kind="image", output=output)
+    timings["restore"] = time.perf_counter() - t0
+    if progress:
+        progress("restore", 1, 1)
+    return EngineResult(image, warnings + list(prepared.warnings), timings, batch, model.device, out.shape[0])
+
+
+def segment(
+    model: Union[LoadedModel, Bundle],
+    images: Sequence[sitk.Image],
+    options: Optional[EngineOptions] = None,
+    progress: Optional[ProgressCallback] = None,
+    cancel: Optional[CancelToken] = None,
+) -> EngineResult:
+    """Liver label map (uint8: 0 background, 1 liver) on the exact grid of ``images[0]``."""
+    model = _as_model(model, options)
+    if model.spec["direction"] not in SEGMENTATION_DIRECTIONS:
+        raise InputError(f"Model {model.bundle.id} is a {model.spec['direction']} model, not a segmentation model.")
+    prepared, out, batch, warnings, timings = _run_network(model, images, "segment", progress, cancel)
+    t0 = time.perf_counter()
+    if out.shape[1] == 1:
+        labels = (out[:, 0] > 0).astype(np.uint8)  # sigmoid(x) > 0.5
+    else:
+        labels = np.argmax(out, axis=1).astype(np.uint8)
+    image = prepared.restore(labels, kind="label")
+    if image.GetPixelID() != sitk.sitkUInt8:
+        image = sitk.Cast(image, sitk.sitkUInt8)
+    timings["restore"] = time.perf_counter() - t0
+    if progress:
+        progress("restore", 1, 1)
+    return EngineResult(image, warnings + list(prepared.warnings), timings, batch, model.device, out.shape[0])
+
+
+def describe_options(options: EngineOptions) -> Dict[str, object]:
+    return {k: getattr(options, k) for k in EngineOptions.__dataclass_fields__}
+
+
+__all__ = ["EngineOptions", "EngineResult", "LoadedModel", "load_model", "synthesize", "segment", "ConfigError"]

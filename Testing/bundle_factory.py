@@ -1,0 +1,39 @@
+"""Tiny model bundles with random weights, for engine and CLI tests (no training needed)."""
+
+import os
+
+import torch
+
+from CrossModalitySynthLib.networks import NetworkConfig, build_network, export_onnx
+from CrossModalitySynthLib.preprocess import ModelGridSpec
+from CrossModalitySynthLib.registry import load_bundle, write_bundle_spec
+
+SEQUENCES = {"t1_in": "T1 in-phase", "t1_opp": "T1 opposed-phase", "t2": "T2", "ct": "CT"}
+
+
+def make_test_bundle(folder, direction="MR->CT", inputs=("t1_in", "t1_opp"), spacing=(None, None, None),
+                     seed=0, onnx=True, model_id=None):
+    """Write a bundle with a small random network; returns the verified Bundle."""
+    os.makedirs(folder, exist_ok=True)
+    torch.manual_seed(seed)
+    if direction == "MR->LIVER":
+        cfg = NetworkConfig(kind="unet", in_channels=len(inputs), out_channels=2, channels=(4, 8, 16), strides=(2, 2),
+                            num_res_units=1)
+        output = {"modality": "LABEL", "labels": {"1": "liver"}}
+    else:
+        cfg = NetworkConfig(kind="resnet_generator", in_channels=len(inputs), out_channels=1, ngf=4, n_blocks=1)
+        output = ({"modality": "CT", "unit": "HU", "range": [-1024, 3071]} if direction == "MR->CT"
+                  else {"modality": "MR", "unit": "a.u."})
+    net = build_network(cfg, init=True)
+    torch.save(net.state_dict(), os.path.join(folder, "weights.pt"))
+    if onnx:
+        export_onnx(net, os.path.join(folder, "model.onnx"), len(inputs), example_hw=(32, 32))
+    grid = ModelGridSpec(spacing=spacing, inplane_multiple=cfg.input_multiple)
+    write_bundle_spec(str(folder), {
+        "id": model_id or f"test-{direction.replace('->', '-to-').lower()}", "version": "0.0.1",
+        "direction": direction,
+        "inputs": [{"name": n, "modality": "CT" if n == "ct" else "MR", "sequence": SEQUENCES[n]} for n in inputs],
+        "output": output, "network": cfg.to_dict(), "preprocessing": grid.to_dict(),
+        "licence": "Apache-2.0", "description": "random-weight test bundle",
+    })
+    return load_bundle(str(folder))
