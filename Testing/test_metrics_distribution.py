@@ -1,0 +1,144 @@
+"""FID / KID definitions, feature extractors and slice extraction."""
+
+import warnings
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+from scipy import ndimage
+
+from CrossModalitySynthLib.errors import InputError
+from CrossModalitySynthLib.metrics import (
+    HistogramSpectrumExtractor,
+    RandomProjectionExtractor,
+    distribution_metrics,
+    extract_slices,
+    fid_from_features,
+    frechet_distance,
+    kid_from_features,
+)
+
+TOY_X = np.array([[1.0, 2.0]] * 3)
+TOY_Y = np.array([[2.0, 2.0], [1.0, 2.0], [1.0, 2.0]])
+
+
+@pytest.mark.parametrize("method", ["sqrtm", "eigh"])
+def test_fid_toy_case(method):
+    # |mu1 - mu2|^2 = 1/9, Tr S2 = 1/3 (N - 1 normalisation), S1 = 0
+    res = fid_from_features(TOY_X, TOY_Y, method=method)
+    assert round(res.fid, 4) == 0.4444
+    assert res.n_real == 3 and res.n_synth == 3 and res.dim == 2
+
+
+@pytest.mark.parametrize("method", ["sqrtm", "eigh"])
+def test_fid_identity_and_symmetry(method):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 8))
+    y = rng.normal(size=(250, 8)) @ rng.normal(size=(8, 8)) + 0.3
+    assert abs(fid_from_features(x, x, method=method).fid) < 1e-8
+    a = fid_from_features(x, y, method=method).fid
+    b = fid_from_features(y, x, method=method).fid
+    assert a > 0.1
+    assert a == pytest.approx(b, rel=1e-8)
+
+
+def test_fid_methods_agree_and_closed_form():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(400, 6))
+    y = rng.normal(size=(400, 6)) * 1.5 + 0.2
+    assert fid_from_features(x, y).fid == pytest.approx(fid_from_features(x, y, method="eigh").fid, rel=1e-8)
+    # N(0, I) vs N(1, 4I) in 3-d: 3 + (3 + 12) - 2 * Tr(2 I) = 6
+    assert frechet_distance(np.zeros(3), np.eye(3), np.ones(3), 4 * np.eye(3)) == pytest.approx(6.0, abs=1e-12)
+
+
+def test_fid_warns_when_n_below_dim():
+    rng = np.random.default_rng(2)
+    with pytest.warns(UserWarning, match="N < d"):
+        res = fid_from_features(rng.normal(size=(5, 10)), rng.normal(size=(6, 10)))
+    assert res.biased_small_n and res.n_real == 5
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert not fid_from_features(rng.normal(size=(50, 10)), rng.normal(size=(60, 10))).biased_small_n
+    with pytest.raises(InputError, match="dimension"):
+        fid_from_features(rng.normal(size=(5, 3)), rng.normal(size=(5, 4)))
+
+
+def test_kid_near_zero_for_one_distribution_and_positive_for_shift():
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(300, 16))
+    same = kid_from_features(x, rng.normal(size=(300, 16)), subset_size=150)
+    shifted = kid_from_features(x, rng.normal(size=(300, 16)) + 0.3, subset_size=150)
+    assert abs(same.mean) < 3 * same.std + 1e-3
+    assert shifted.mean > 0.1 and shifted.mean > 5 * shifted.std
+    assert same.subset_size == 150 and same.n_subsets == 100
+    again = kid_from_features(x, x[::-1] + 0.3, n_subsets=5, subset_size=100, seed=5)
+    assert again == kid_from_features(x, x[::-1] + 0.3, n_subsets=5, subset_size=100, seed=5)
+    assert again != kid_from_features(x, x[::-1] + 0.3, n_subsets=5, subset_size=100, seed=6)
+
+
+def test_kid_matches_direct_unbiased_mmd():
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(30, 5))
+    y = rng.normal(size=(30, 5)) + 0.5
+    d, m = 5, 30
+    k = lambda a, b: (a @ b.T / d + 1.0) ** 3  # noqa: E731
+    kxx, kyy, kxy = k(x, x), k(y, y), k(x, y)
+    ref = (kxx.sum() - np.trace(kxx)) / (m * (m - 1)) + (kyy.sum() - np.trace(kyy)) / (m * (m - 1)) - 2 * kxy.mean()
+    # a subset of size N is a permutation of all rows: the estimate is the full-sample one
+    res = kid_from_features(x, y, n_subsets=3, subset_size=1000)
+    assert res.subset_size == 30
+    assert res.mean == pytest.approx(ref, rel=1e-10)
+    assert res.std == pytest.approx(0.0, abs=1e-10)
+
+
+def _volume(seed, shape=(12, 40, 44)):
+    rng = np.random.default_rng(seed)
+    zz, yy, xx = np.indices(shape)
+    vol = np.full(shape, -1000.0)
+    body = ((yy - 20) / 16.0) ** 2 + ((xx - 22) / 19.0) ** 2 <= 1
+    vol[body] = 40.0 + 30.0 * rng.normal(size=body.sum())
+    vol[body & (((yy - 20) / 5.0) ** 2 + ((xx - 15) / 4.0) ** 2 <= 1)] = 700.0
+    return vol
+
+
+def test_extract_slices_planes_and_reorientation():
+    arr = np.arange(4 * 5 * 6, dtype=np.float32).reshape(4, 5, 6)
+    assert extract_slices(arr, "axial", None).shape == (4, 5, 6)
+    assert extract_slices(arr, "coronal", None).shape == (5, 4, 6)
+    assert extract_slices(arr, "sagittal", None).shape == (6, 4, 5)
+    assert extract_slices(arr, "axial", None, step=2).shape == (2, 5, 6)
+    # an image stored with flipped L and P axes gives the same slices once reoriented
+    img = sitk.GetImageFromArray(arr[:, ::-1, ::-1].copy())
+    img.SetDirection((-1, 0, 0, 0, -1, 0, 0, 0, 1))
+    for plane in ("axial", "coronal", "sagittal"):
+        assert np.array_equal(extract_slices(img, plane, None), extract_slices(arr, plane, None))
+    ct = extract_slices(np.array([[[-2000.0, -1024.0, 1023.5, 5000.0]] * 4] * 2), "axial", "ct")
+    assert ct.min() == 0.0 and ct.max() == 1.0 and ct[0, 0, 2] == pytest.approx(0.5, abs=1e-4)
+    with pytest.raises(InputError, match="Unknown plane"):
+        extract_slices(arr, "oblique")
+    mask = np.zeros(arr.shape, bool)
+    mask[1:3] = True
+    assert extract_slices(arr, "axial", None, mask=mask, min_mask_fraction=0.5).shape == (2, 5, 6)
+    with pytest.raises(InputError, match="both as SimpleITK images or both as arrays"):
+        extract_slices(img, "axial", None, mask=mask)
+
+
+def test_cheap_extractors_deterministic_and_sensitive():
+    vols = [_volume(s) for s in range(3)]
+    sl = extract_slices(vols[0])
+    for ex in (HistogramSpectrumExtractor(), RandomProjectionExtractor()):
+        f1, f2 = ex(sl), ex(sl)
+        assert f1.shape == (sl.shape[0], ex.dim) and np.array_equal(f1, f2)
+    real = [_volume(s) for s in range(10, 14)]
+    same = [_volume(s) for s in range(20, 24)]
+    blurred = [ndimage.gaussian_filter(v, (0, 1.5, 1.5)) for v in same]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # few slices for 64-d features
+        near = distribution_metrics(real, same, kid_subset_size=40)
+        far = distribution_metrics(real, blurred, kid_subset_size=40)
+        both = distribution_metrics(real, blurred, planes=("axial", "coronal", "sagittal"), with_kid=False)
+    assert far.fid > 3 * near.fid
+    assert far.kid > near.kid
+    assert [p.plane for p in both.planes] == ["axial", "coronal", "sagittal"]
+    assert both.fid == pytest.approx(np.mean([p.fid.fid for p in both.planes]))
+    assert both.kid is None
