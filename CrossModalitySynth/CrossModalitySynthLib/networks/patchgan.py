@@ -30,7 +30,7 @@ class PatchGANDiscriminator(nn.Module):
     Shapes:
         input: (N, in_channels, H, W), float in [-1, 1].
         output: (N, 1, H', W') raw (unbounded) realness scores, one per overlapping patch;
-        H' = 30 for H = 256 with the defaults. Any H, W >= 2**n_layers * 4 works.
+        H' = 30 for H = 256 with the defaults (the smallest usable input is 24x24, which gives a 1x1 map).
     """
 
     def __init__(self, in_channels: int = 1, ndf: int = 64, n_layers: int = 3) -> None:
