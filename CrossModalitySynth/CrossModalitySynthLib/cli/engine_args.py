@@ -1,0 +1,77 @@
+"""Options and helpers shared by the commands that run models (synthesize, segment, run)."""
+
+import contextlib
+import json
+import signal
+import sys
+import threading
+
+from ..inference import CancelToken, EngineOptions, Progress, load_model
+from ..inference.device import BACKENDS, DEVICES, PRECISIONS
+from ..registry import Registry
+
+
+def add_engine_arguments(p) -> None:
+    g = p.add_argument_group("how to run the model")
+    g.add_argument("--device", choices=DEVICES, default="auto", help="auto: the GPU when usable, else the CPU (default auto)")
+    g.add_argument("--precision", choices=PRECISIONS, default="fp32",
+                   help="fp32 (default) or bf16 autocast (faster on GPUs and AMX CPUs; see README for its accuracy)")
+    g.add_argument("--backend", choices=BACKENDS, default="torch", help="torch (default) or onnx (ONNX Runtime, fp32)")
+    g.add_argument("--batch-size", type=int, help="slices per batch (default: the largest that fits the memory budget)")
+    g.add_argument("--memory-budget", type=float, metavar="MB",
+                   help="memory the run may use, in MB (default: 1/4 of free RAM up to 4 GiB; 1/2 of free GPU memory)")
+    g.add_argument("--threads", type=int, help="CPU threads (default: the library default)")
+    g.add_argument("--force", action="store_true",
+                   help="run even if an input looks like the wrong modality (e.g. a CT given to an MRI -> CT model)")
+    g.add_argument("--progress", choices=("bar", "json", "none"), default="bar",
+                   help="bar: a progress bar on stderr; json: one JSON object per line on stdout (for the Slicer "
+                        "module); none")
+    g.add_argument("--registry", help="model registry file (default: the extension's Models.json)")
+
+
+def engine_options(args) -> EngineOptions:
+    return EngineOptions(device=args.device, precision=args.precision, backend=args.backend,
+                         batch_size=args.batch_size, memory_budget_mb=args.memory_budget,
+                         threads=args.threads, force=args.force)
+
+
+def load(args, model_id: str):
+    """Resolve a model id (or a bundle folder) through the registry, verify it, load it."""
+    bundle = Registry(args.registry).resolve(model_id)
+    return load_model(bundle, engine_options(args))
+
+
+def make_progress(args) -> Progress:
+    return Progress(args.progress)
+
+
+def emit_result(args, payload: dict) -> None:
+    """The final line: JSON in --progress json mode (the Slicer module reads it), else nothing."""
+    if args.progress == "json":
+        print(json.dumps({"stage": "done", **payload}), flush=True)
+
+
+@contextlib.contextmanager
+def cancel_on_signals():
+    """A CancelToken set by SIGINT/SIGTERM; the work stops at the next batch, writing nothing.
+
+    A second signal interrupts at once (KeyboardInterrupt). Handlers are restored afterwards.
+    """
+    token = CancelToken()
+    if threading.current_thread() is not threading.main_thread():
+        yield token
+        return
+
+    def handler(signum, frame):
+        if token.cancelled:
+            raise KeyboardInterrupt
+        token.cancel()
+        print(f"cmsynth: {signal.Signals(signum).name} received, stopping after the current batch...",
+              file=sys.stderr, flush=True)
+
+    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield token
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)

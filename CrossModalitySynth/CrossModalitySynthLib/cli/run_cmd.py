@@ -1,0 +1,93 @@
+"""``cmsynth run``: the clinical pipeline for one case or a batch of cases."""
+
+import csv
+import os
+
+from ..errors import ConfigError
+from ..pipeline import CaseInputs, find_cases, run_batch, run_case
+from ..pipeline.clinical import check_output_folder
+from .engine_args import add_engine_arguments, cancel_on_signals, emit_result, load, make_progress
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "run",
+        help="the whole pipeline: synthetic CT + liver segmentation + overlay pictures + JSON summary",
+        description="Synthesise (and, with --liver-model, segment the liver) for one case given as INPUT volume(s), "
+        "or for every case of --batch (a folder of case folders named <case>/<input name>.nii.gz, e.g. "
+        "t1_in.nii.gz, t1_opp.nii.gz, or a CSV with columns case_id,<input names>[,reference_ct]). "
+        "Each case folder gets synthetic.nii.gz, liver.nii.gz, liver.seg.nrrd, overlay_{axial,coronal,sagittal}.png "
+        "and summary.json (timings; MAE/PSNR/SSIM when a reference CT is given). Batch runs skip cases that "
+        "already have a summary.json and write batch_summary.csv.",
+    )
+    p.add_argument("inputs", nargs="*", metavar="INPUT", help="input volume(s) of one case, in the model's input order")
+    p.add_argument("--model", required=True, help="synthesis model id or bundle folder")
+    p.add_argument("--liver-model", help="liver segmentation model id or bundle folder (optional)")
+    p.add_argument("--out", required=True, help="output folder (one case) or root folder (batch)")
+    p.add_argument("--reference-ct", help="one case: a real CT of the same patient, for MAE/PSNR/SSIM")
+    p.add_argument("--batch", metavar="FOLDER_OR_CSV", help="run every case of a folder or CSV")
+    p.add_argument("--reference-name", metavar="NAME",
+                   help="batch folders: file stem of the reference CT in each case folder (e.g. ct_on_mr)")
+    p.add_argument("--case-id", help="one case: id recorded in summary.json (default: the output folder name)")
+    p.add_argument("--no-overlays", action="store_true", help="do not draw the overlay pictures")
+    p.add_argument("--overwrite", action="store_true", help="one case: replace a non-empty output folder")
+    add_engine_arguments(p)
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    if bool(args.inputs) == bool(args.batch):
+        raise ConfigError("Give either INPUT volume(s) of one case or --batch FOLDER_OR_CSV, not both or neither.")
+    if not args.batch:
+        check_output_folder(args.out, args.overwrite)
+    synth = load(args, args.model)
+    seg = load(args, args.liver_model) if args.liver_model else None
+    progress = make_progress(args)
+    with cancel_on_signals() as token:
+        try:
+            if args.batch:
+                cases = find_cases(args.batch, synth.input_names, args.reference_name)
+                rows = run_batch(cases, synth, args.out, seg=seg, progress=progress, cancel=token,
+                                 log=(lambda s: None) if args.progress == "json" else print)
+                _write_batch_csv(rows, os.path.join(args.out, "batch_summary.csv"))
+                failed = [r for r in rows if r["status"].startswith("failed")]
+                emit_result(args, {"cases": rows})
+                if args.progress != "json":
+                    print(f"{len(rows) - len(failed)} of {len(rows)} cases done or skipped; "
+                          f"see {os.path.join(args.out, 'batch_summary.csv')}")
+                return 1 if failed else 0
+            case = CaseInputs(args.case_id or os.path.basename(os.path.abspath(args.out)), args.inputs,
+                              args.reference_ct, synth.input_names)
+            summary = run_case(case, synth, args.out, seg=seg, overwrite=args.overwrite, progress=progress,
+                               cancel=token, overlays=not args.no_overlays)
+        finally:
+            progress.close()
+    emit_result(args, {"output": args.out, "summary": summary})
+    if args.progress != "json":
+        _print_summary(args.out, summary)
+    return 0
+
+
+def _print_summary(out, s) -> None:
+    print(f"case {s['case_id']}: outputs in {os.path.abspath(out)}")
+    for key, name in s["outputs"].items():
+        print(f"  {key:<20} {os.path.join(os.path.abspath(out), name)}")
+    if "liver_volume_ml" in s:
+        print(f"  liver volume         {s['liver_volume_ml']} ml")
+    if "metrics" in s:
+        m = s["metrics"]
+        print(f"  vs reference CT      MAE {m['mae_hu']} HU, PSNR {m['psnr_db']} dB, SSIM {m['ssim']} (inside the body)")
+    print(f"  time                 {s['timings_s']['total']} s on {s['device']}")
+    for w in s["warnings"]:
+        print(f"  warning: {w}")
+
+
+def _write_batch_csv(rows, path) -> None:
+    cols = ["case_id", "status", "output", "seconds", "mae_hu", "liver_volume_ml"]
+    tmp = path + ".tmp"
+    with open(tmp, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=cols, extrasaction="ignore")
+        w.writeheader()
+        for r in rows:
+            w.writerow(r)
+    os.replace(tmp, path)

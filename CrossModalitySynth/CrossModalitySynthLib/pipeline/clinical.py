@@ -1,0 +1,177 @@
+"""One case of the clinical pipeline, written atomically into one output folder.
+
+Outputs (names fixed so batch runs and the Slicer module can find them)::
+
+    OUT/synthetic.nii.gz        synthetic CT in HU (or synthetic MRI for a CT -> MR model)
+    OUT/liver.nii.gz            liver label (0/1) on the input grid        (with a liver model)
+    OUT/liver.seg.nrrd          the same as a 3D Slicer segmentation       (with a liver model)
+    OUT/overlay_{axial,coronal,sagittal}.png
+    OUT/summary.json            models, inputs, grid, timings, warnings, metrics vs a reference
+"""
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional
+
+import numpy as np
+import SimpleITK as sitk
+
+from .. import __version__
+from ..errors import ConfigError, InputError, OutputError
+from ..geometry import Grid, same_grid
+from ..inference import CancelToken, LoadedModel, segment, synthesize
+from ..inference.progress import ProgressCallback
+from ..io import read_volume, write_volume
+from ..io.segnrrd import write_seg_nrrd
+from .overlay import save_overlays
+
+SUMMARY = "summary.json"
+
+
+@dataclass
+class CaseInputs:
+    """Input files of one case, in the synthesis model's input order."""
+
+    case_id: str
+    paths: List[str]
+    reference_ct: Optional[str] = None
+    names: List[str] = field(default_factory=list)
+
+
+def _seg_channels(synth: LoadedModel, seg: LoadedModel, images: List[sitk.Image]) -> List[sitk.Image]:
+    by_name = dict(zip(synth.input_names, images))
+    missing = [n for n in seg.input_names if n not in by_name]
+    if missing:
+        raise ConfigError(
+            f"The liver model {seg.bundle.id} needs {', '.join(seg.input_sequences)} but the synthesis model "
+            f"{synth.bundle.id} takes {', '.join(synth.input_sequences)}; pick models with matching inputs."
+        )
+    return [by_name[n] for n in seg.input_names]
+
+
+def check_output_folder(out_dir: str, overwrite: bool) -> None:
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise OutputError(f"Output {out_dir} is a file; give a folder.")
+    if os.path.isdir(out_dir) and os.listdir(out_dir) and not overwrite:
+        raise OutputError(f"Output folder {out_dir} already exists and is not empty; choose another or pass --overwrite.")
+    parent = os.path.dirname(os.path.abspath(out_dir))
+    if not os.path.isdir(parent):
+        raise OutputError(f"Output folder {parent} does not exist; create it first.")
+    if not os.access(parent, os.W_OK):
+        raise OutputError(f"Output folder {parent} is not writable; choose another location.")
+
+
+def run_case(
+    case: CaseInputs,
+    synth: LoadedModel,
+    out_dir: str,
+    seg: Optional[LoadedModel] = None,
+    overwrite: bool = False,
+    progress: Optional[ProgressCallback] = None,
+    cancel: Optional[CancelToken] = None,
+    overlays: bool = True,
+) -> Dict:
+    """Run synthesis (+ liver segmentation) for one case; returns the summary dict.
+
+    Everything is written into a hidden temporary folder beside ``out_dir`` and renamed into
+    place at the end: after an error or a cancel nothing is left behind.
+    """
+    check_output_folder(out_dir, overwrite)
+    t_start = time.perf_counter()
+    images = [read_volume(p) for p in case.paths]
+    reference = read_volume(case.reference_ct) if case.reference_ct else None
+    if cancel:
+        cancel.check()
+    res = synthesize(synth, images, progress=progress, cancel=cancel)
+    liver = None
+    seg_res = None
+    if seg is not None:
+        seg_res = segment(seg, _seg_channels(synth, seg, images), progress=progress, cancel=cancel)
+        liver = seg_res.image
+    if cancel:
+        cancel.check()
+
+    parent = os.path.dirname(os.path.abspath(out_dir))
+    staging = tempfile.mkdtemp(prefix=".cmsynth-run-", dir=parent)
+    try:
+        outputs = {"synthetic": "synthetic.nii.gz"}
+        write_volume(res.image, os.path.join(staging, outputs["synthetic"]))
+        if liver is not None:
+            outputs["liver"] = "liver.nii.gz"
+            outputs["liver_segmentation"] = "liver.seg.nrrd"
+            write_volume(liver, os.path.join(staging, outputs["liver"]))
+            write_seg_nrrd(liver, os.path.join(staging, outputs["liver_segmentation"]))
+        if progress:
+            progress("write", 1, 2)
+        if overlays:
+            ct_out = synth.spec["output"]["modality"] == "CT"
+            pics = save_overlays(images[0], res.image, liver, staging,
+                                 second_title="synthetic CT" if ct_out else "synthetic MRI", second_is_ct=ct_out)
+            outputs.update({f"overlay_{k}": os.path.basename(v) for k, v in pics.items()})
+        summary = _summary(case, synth, seg, res, seg_res, images, reference, outputs, t_start)
+        with open(os.path.join(staging, SUMMARY), "w") as f:
+            json.dump(summary, f, indent=2)
+            f.write("\n")
+        if cancel:
+            cancel.check()
+        if os.path.isdir(out_dir):
+            shutil.rmtree(out_dir)  # overwrite was checked above
+        os.replace(staging, out_dir)
+    finally:
+        if os.path.isdir(staging):
+            shutil.rmtree(staging, ignore_errors=True)
+    if progress:
+        progress("write", 2, 2)
+    return summary
+
+
+def _summary(case, synth, seg, res, seg_res, images, reference, outputs, t_start) -> Dict:
+    grid = Grid.of(images[0])
+    summary = {
+        "case_id": case.case_id,
+        "cmsynth_version": __version__,
+        "inputs": [{"path": os.path.abspath(p), "sequence": s} for p, s in zip(case.paths, synth.input_sequences)],
+        "model": {"id": synth.bundle.id, "version": synth.bundle.version, "direction": synth.spec["direction"]},
+        "liver_model": ({"id": seg.bundle.id, "version": seg.bundle.version} if seg is not None else None),
+        "outputs": outputs,
+        "grid": {"size": list(grid.size), "origin": list(grid.origin), "spacing": list(grid.spacing),
+                 "direction": list(grid.direction)},
+        "device": res.device,
+        "batch_size": res.batch_size,
+        "slices": res.slices,
+        "timings_s": {f"synthesis_{k}": round(v, 3) for k, v in res.timings_s.items()},
+        "warnings": list(dict.fromkeys(res.warnings + (seg_res.warnings if seg_res else []))),
+    }
+    if seg_res is not None:
+        summary["timings_s"].update({f"liver_{k}": round(v, 3) for k, v in seg_res.timings_s.items()})
+        voxel_ml = float(np.prod(seg_res.image.GetSpacing())) / 1000.0
+        summary["liver_volume_ml"] = round(float((sitk.GetArrayViewFromImage(seg_res.image) > 0).sum()) * voxel_ml, 1)
+    if reference is not None:
+        summary["reference_ct"] = os.path.abspath(case.reference_ct)
+        summary["metrics"] = _reference_metrics(reference, res.image)
+    summary["timings_s"]["total"] = round(time.perf_counter() - t_start, 3)
+    return summary
+
+
+def _reference_metrics(reference: sitk.Image, sct: sitk.Image) -> Dict:
+    from ..metrics import paired_metrics
+
+    note = None
+    if not same_grid(reference, sct, tol=1e-4):
+        from ..preprocess import resample_to_grid
+
+        reference = resample_to_grid(reference, sct, "linear", -1024.0)
+        note = "reference CT resampled (linear) onto the MRI grid"
+    m = paired_metrics(reference, sct, None, with_ms_ssim=False)
+    out = {"mae_hu": round(m.mae, 2), "psnr_db": round(m.psnr, 2), "ssim": round(m.ssim, 4),
+           "mask": "body mask of the reference CT (> -500 HU)", "n_mask_voxels": m.n_mask_voxels}
+    if note:
+        out["note"] = note
+    return out
+
+
+__all__ = ["CaseInputs", "run_case", "check_output_folder", "InputError"]
