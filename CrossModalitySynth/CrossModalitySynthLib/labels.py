@@ -24,6 +24,9 @@ BOWEL = 11
 BOWEL_GAS = 12
 LUNG = 13
 LIVER_LESION = 14
+SPINAL_CANAL = 15
+INTERVERTEBRAL_DISC = 16
+HEART = 17
 
 # id -> (name, RGB colour in 0..1)
 LABELS: Dict[int, Tuple[str, Tuple[float, float, float]]] = {
@@ -41,6 +44,9 @@ LABELS: Dict[int, Tuple[str, Tuple[float, float, float]]] = {
     BOWEL_GAS: ("bowel gas", (0.30, 0.30, 0.30)),
     LUNG: ("lung", (0.60, 0.80, 0.95)),
     LIVER_LESION: ("liver lesion", (0.95, 0.85, 0.20)),
+    SPINAL_CANAL: ("spinal canal", (0.55, 0.75, 0.95)),
+    INTERVERTEBRAL_DISC: ("intervertebral disc", (0.70, 0.85, 0.75)),
+    HEART: ("heart", (0.80, 0.20, 0.35)),
 }
 
 LIVER_LABELS = (LIVER, LIVER_LESION)

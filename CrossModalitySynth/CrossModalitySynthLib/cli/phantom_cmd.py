@@ -1,7 +1,5 @@
 """``cmsynth phantom``: write digital abdominal phantom cases (paired CT + MRI + labels)."""
 
-import os
-
 from ..errors import OutputError
 
 
@@ -12,7 +10,7 @@ def register(sub) -> None:
         description="Write DIR/case_XXX/ folders, each one synthetic patient imaged as CT (HU) and as MRI "
         "(T1 in-phase, T1 opposed-phase, T2) with organ labels and a body mask. Deterministic for a seed.",
     )
-    p.add_argument("--out", required=True, help="output folder (created); cases go to OUT/case_XXX")
+    p.add_argument("--out", required=True, help="output folder (created with its parents); cases go to OUT/case_XXX")
     p.add_argument("--cases", type=int, default=1, help="number of cases (default 1)")
     p.add_argument("--seed", type=int, default=0, help="random seed; case i uses seed + i (default 0)")
     p.add_argument(
@@ -32,10 +30,14 @@ def run(args) -> int:
 
     if args.cases < 1:
         raise OutputError("--cases must be at least 1.")
-    parent = os.path.dirname(os.path.abspath(args.out))
-    if not os.path.isdir(parent):
-        raise OutputError(f"Output folder {parent} does not exist; create it first.")
-    paths = write_cases(
+    if args.seed < 0:
+        raise OutputError("--seed must be a non-negative integer.")
+    # OUT and missing parent folders are created (the demo writes demo_output/phantom)
+
+    def report(done: int, total: int, path: str) -> None:
+        print(path, flush=True)  # one line per finished case: progress for callers that parse it
+
+    write_cases(
         args.out,
         n_cases=args.cases,
         seed=args.seed,
@@ -43,7 +45,6 @@ def run(args) -> int:
         oblique=args.oblique,
         lesions=not args.no_lesions,
         overwrite=args.overwrite,
+        progress=report,
     )
-    for p in paths:
-        print(p)
     return 0
