@@ -132,3 +132,14 @@ def test_uncompressed_gz_named_file_rejected(tmp_path):
     wrong.write_bytes(plain.read_bytes())
     with pytest.raises(InputError):
         read_volume(str(wrong))
+
+
+def test_written_files_get_normal_permissions(tmp_path):
+    old = os.umask(0o022)
+    try:
+        for suffix in (".nii.gz", ".nhdr"):
+            path = tmp_path / f"p{suffix}"
+            write_volume(make_image(), str(path))
+            assert (os.stat(path).st_mode & 0o777) == 0o644
+    finally:
+        os.umask(old)

@@ -35,6 +35,12 @@ def check_output_path(path: str, overwrite: bool = False) -> str:
     return path
 
 
+def _default_mode() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def _can_create_in(folder: str) -> bool:
     # os.access answers yes for root even on read-only mounts: try creating a file instead
     try:
@@ -60,6 +66,7 @@ def atomic_output(path: str, overwrite: bool = False) -> Iterator[str]:
     os.close(fd)
     try:
         yield tmp
+        os.chmod(tmp, _default_mode())  # mkstemp makes 0600; outputs get the usual umask-based mode
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

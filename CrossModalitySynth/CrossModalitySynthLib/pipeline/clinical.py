@@ -120,6 +120,9 @@ def run_case(
             cancel.check()
         if os.path.isdir(out_dir):
             shutil.rmtree(out_dir)  # overwrite was checked above
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(staging, 0o777 & ~umask)  # mkdtemp makes 0700
         os.replace(staging, out_dir)
     finally:
         if os.path.isdir(staging):
