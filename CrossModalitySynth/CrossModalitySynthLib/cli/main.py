@@ -15,7 +15,7 @@ from .. import __version__
 from ..errors import CMSynthError
 
 # module names under CrossModalitySynthLib.cli, in the order shown by --help
-COMMANDS = ["info_cmd", "convert_cmd", "phantom_cmd", "models_cmd", "synthesize_cmd", "segment_cmd", "run_cmd", "reader_study_cmd"]
+COMMANDS = ["info_cmd", "convert_cmd", "phantom_cmd", "models_cmd", "synthesize_cmd", "segment_cmd", "run_cmd", "evaluate_cmd", "reader_study_cmd"]
 
 
 def build_parser() -> argparse.ArgumentParser:
