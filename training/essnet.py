@@ -1,0 +1,228 @@
+"""EssNet: CT (A, with liver labels) -> MRI (B), CycleGAN plus segmentation of the synthetic MRI.
+
+The networks are :class:`CrossModalitySynthLib.networks.EssNet` (``G_A`` CT -> MRI, ``G_B``
+MRI -> CT, ``S`` the U-Net on ``G_A``'s output, ``D_A`` judges MRI, ``D_B`` judges CT). The step
+is the CycleGAN step with one more generator term (REFERENCE section 2)::
+
+    L_G = GAN(D_A(fake_B), 1) + GAN(D_B(fake_A), 1) + 10 |rec_A - A| + 10 |rec_B - B|
+          + 1 x L_seg(S(G_A(A)), labels_A)           (soft Dice by default, or cross-entropy)
+
+``L_seg``'s gradient flows through S into G_A, which keeps G_A from moving the anatomy. One
+Adam optimises G_A, G_B and S together; D_A and D_B each have their own Adam. The identity term
+is off by default (``train.lambda_identity`` > 0 turns it on when the channel counts agree).
+"""
+
+from typing import Any, Dict, List, Optional, Tuple
+
+import numpy as np
+import torch
+from torch import nn
+
+from CrossModalitySynthLib.networks import EssNet, NetworkConfig, init_weights
+
+from .data import CaseRef, UnpairedSlices, training_cases
+from .distributed import wrap
+from .evaluate import evaluate_cases, liver_case, sct_mae_case, smr_mae_case
+from .losses import GANLoss, l1, segmentation_loss
+from .pool import ImagePool
+from .task import Task, first_channel, set_requires_grad
+
+
+class EssGenerators(nn.Module):
+    """G_A, G_B and S in one module for one DDP-wrapped generator step.
+
+    ``fake_B`` and the segmentation come from :meth:`EssNet.segment_synthetic` (kept as a plain
+    attribute, so only G_A, G_B and S are this module's parameters)."""
+
+    def __init__(self, essnet: EssNet, identity: bool):
+        super().__init__()
+        self.G_A, self.G_B, self.S = essnet.G_A, essnet.G_B, essnet.S
+        self.__dict__["essnet"] = essnet
+        self.identity = identity
+
+    def forward(self, real_A: torch.Tensor, real_B: torch.Tensor) -> Dict[str, torch.Tensor]:
+        fake_B, seg = self.essnet.segment_synthetic(real_A)
+        out = {"fake_B": fake_B, "seg": seg}
+        out["rec_A"] = self.G_B(fake_B)
+        out["fake_A"] = self.G_B(real_B)
+        out["rec_B"] = self.G_A(out["fake_A"])
+        if self.identity:
+            out["idt_A"] = self.G_A(real_B)
+            out["idt_B"] = self.G_B(real_A)
+        return out
+
+
+class EssDiscriminators(nn.Module):
+    def __init__(self, D_A: nn.Module, D_B: nn.Module):
+        super().__init__()
+        self.D_A, self.D_B = D_A, D_B
+
+    def forward(self, real_A, real_B, fake_A, fake_B):
+        return self.D_A(real_B), self.D_A(fake_B), self.D_B(real_A), self.D_B(fake_A)
+
+
+class EssNetTask(Task):
+    name = "essnet"
+
+    def __init__(self, cfg, dist, log=None):
+        super().__init__(cfg, dist, log)
+        t = cfg.train
+        self.ch_a, self.ch_b = 1, len(self.mr_sequences)
+        self.lambda_identity = 0.0 if t.lambda_identity is None else t.lambda_identity
+        self.identity = self.lambda_identity > 0 and self.ch_a == self.ch_b
+        self.identity_note = ""
+        if self.lambda_identity > 0 and not self.identity:
+            self.identity_note = "identity loss off: the CT has 1 channel and the MRI {}".format(self.ch_b)
+        self.gan = GANLoss(t.gan_mode)
+        self.seg_kind = t.seg_loss or "dice"
+        self.seg_loss = segmentation_loss(self.seg_kind)
+        self.build_networks()
+
+    def build_networks(self) -> None:
+        m, t = self.cfg.model, self.cfg.train
+        seg = NetworkConfig(
+            "unet",
+            in_channels=self.ch_b,
+            out_channels=2,
+            channels=tuple(m.unet_channels),
+            strides=tuple(m.unet_strides),
+            num_res_units=m.num_res_units,
+            dropout=m.dropout,
+        )
+        self.essnet = EssNet(ct_channels=1, mri_channels=self.ch_b, ngf=m.ngf, n_blocks=m.n_blocks, ndf=m.ndf,
+                             seg_config=seg, init=False)
+        for name in ("G_A", "G_B", "D_A", "D_B"):
+            init_weights(getattr(self.essnet, name), std=t.init_gain)
+        self.essnet.to(self.device)
+        self.nets = {"essnet": self.essnet}
+        self.G_A, self.G_B, self.S = self.essnet.G_A, self.essnet.G_B, self.essnet.S
+        self.D_A, self.D_B = self.essnet.discriminators()
+        seed = self.cfg.seed * 1000 + 2 * self.dist.rank
+        self.pool_A = ImagePool(t.pool_size, seed)
+        self.pool_B = ImagePool(t.pool_size, seed + 1)
+
+    def setup_training(self) -> None:
+        if self.identity_note:
+            self.log.info(self.identity_note)
+        self.log.info("EssNet segmentation loss: {} x {}".format(self.cfg.train.lambda_seg, self.seg_kind))
+        self.gen = wrap(EssGenerators(self.essnet, self.identity), self.dist)
+        self.dis = wrap(EssDiscriminators(self.D_A, self.D_B), self.dist)
+        self.optimizers = {
+            "G": self.adam(self.essnet.generator_parameters()),
+            "D_A": self.adam(self.D_A.parameters()),
+            "D_B": self.adam(self.D_B.parameters()),
+        }
+        self.make_schedulers()
+
+    def build_data(self, cache_dir: str, length: Optional[int] = None):
+        d = self.cfg.data
+        mr_cases, ct_cases = training_cases(self.cfg)
+        ct = self.slice_set(cache_dir, [CaseRef(d.dataset, d.root, c, "CT") for c in ct_cases], True, "CT")
+        mr = self.slice_set(cache_dir, [CaseRef(d.dataset, d.root, c, "MR", self.mr_sequences) for c in mr_cases], False, "MRI")
+        self.dataset = UnpairedSlices(ct, mr, self.aug, self.cfg.seed, label_a=True, length=length)
+        self._preview_sets = [(ct, True)]
+        self.data_summary = {
+            "dataset": d.dataset,
+            "root": d.root,
+            "ct_cases": ct_cases,
+            "mr_cases": mr_cases,
+            "mr_sequences": list(self.mr_sequences),
+            "ct_slices": len(ct),
+            "mr_slices": len(mr),
+            "unpaired": "CT (with liver labels) and MRI from different patients",
+        }
+        return self.dataset
+
+    def train_step(self, batch: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+        t = self.cfg.train
+        real_A = batch["A"].to(self.device, non_blocking=True)
+        real_B = batch["B"].to(self.device, non_blocking=True)
+        label_A = batch["A_label"].to(self.device, non_blocking=True)
+
+        set_requires_grad([self.D_A, self.D_B], False)
+        with self.autocast():
+            out = self.gen(real_A, real_B)
+            pred_fake_B = self.D_A(out["fake_B"])
+            pred_fake_A = self.D_B(out["fake_A"])
+        losses = {
+            "G_A": self.gan(pred_fake_B, True),
+            "G_B": self.gan(pred_fake_A, True),
+            "cycle_A": l1(out["rec_A"], real_A) * t.lambda_cycle_a,
+            "cycle_B": l1(out["rec_B"], real_B) * t.lambda_cycle_b,
+            "seg": self.seg_loss(out["seg"], label_A) * t.lambda_seg,
+        }
+        if self.identity:
+            losses["idt_A"] = l1(out["idt_A"], real_B) * t.lambda_cycle_b * self.lambda_identity
+            losses["idt_B"] = l1(out["idt_B"], real_A) * t.lambda_cycle_a * self.lambda_identity
+        loss_G = sum(losses.values())
+        self.optimizers["G"].zero_grad(set_to_none=True)
+        loss_G.backward()
+        self.optimizers["G"].step()
+
+        set_requires_grad([self.D_A, self.D_B], True)
+        fake_B = self.pool_B.query(out["fake_B"].float())
+        fake_A = self.pool_A.query(out["fake_A"].float())
+        with self.autocast():
+            p_real_B, p_fake_B, p_real_A, p_fake_A = self.dis(real_A, real_B, fake_A, fake_B)
+        loss_D_A = 0.5 * (self.gan(p_real_B, True) + self.gan(p_fake_B, False))
+        loss_D_B = 0.5 * (self.gan(p_real_A, True) + self.gan(p_fake_A, False))
+        self.optimizers["D_A"].zero_grad(set_to_none=True)
+        self.optimizers["D_B"].zero_grad(set_to_none=True)
+        (loss_D_A + loss_D_B).backward()
+        self.optimizers["D_A"].step()
+        self.optimizers["D_B"].step()
+
+        losses["G"] = loss_G
+        losses["D_A"] = loss_D_A
+        losses["D_B"] = loss_D_B
+        return {k: v.detach() for k, v in losses.items()}
+
+    def extra_state(self) -> Dict[str, Any]:
+        return {"pool_A": self.pool_A.state_dict(), "pool_B": self.pool_B.state_dict()}
+
+    def load_extra_state(self, state: Dict[str, Any]) -> None:
+        self.pool_A.load_state_dict(state["pool_A"], self.device)
+        self.pool_B.load_state_dict(state["pool_B"], self.device)
+
+    @torch.no_grad()
+    def preview(self) -> Tuple[List[List[np.ndarray]], List[str]]:
+        rows = []
+        for s in self.preview_inputs():
+            x = s["image"][None].to(self.device)
+            with self.autocast():
+                fake, seg = self.essnet.segment_synthetic(x)
+                rec = self.G_B(fake)
+            pred = seg.float().argmax(1)[0].cpu().numpy().astype(np.float32)
+            ref = s["label"][0].numpy().astype(np.float32)
+            rows.append([first_channel(x[0]), first_channel(fake[0]), first_channel(rec[0]), 2 * pred - 1, 2 * ref - 1])
+        return rows, ["real CT", "G_A: synthetic MRI", "G_B(G_A): CT", "S(G_A): liver", "reference liver"]
+
+    @torch.no_grad()
+    def validate(self) -> Dict[str, float]:
+        v, dev = self.cfg.val, self.device
+        if v.root is None:
+            return {}
+        self.essnet.eval()
+        try:
+            out: Dict[str, float] = {}
+            ct_refs = self.val_refs("CT")
+            if ct_refs:
+                seg = evaluate_cases(
+                    lambda r: liver_case(self.essnet, r, self.spec, dev, v.batch_size, self.amp, distances=False), ct_refs
+                )
+                out["seg_liver_dice"] = seg["liver_dice"]
+            if v.dataset == "phantom":
+                refs = self.val_refs("MR")
+                out["smr_mae"] = evaluate_cases(lambda r: smr_mae_case(self.G_A, r, self.spec, dev, v.batch_size, self.amp), refs)["smr_mae"]
+                out["sct_mae_hu"] = evaluate_cases(lambda r: sct_mae_case(self.G_B, r, self.spec, dev, v.batch_size, self.amp), refs)["sct_mae_hu"]
+            out["n_cases"] = float(len(ct_refs))
+            return out
+        finally:
+            self.essnet.train()
+
+    def export_target(self, which: str = "A") -> Dict[str, Any]:
+        if which == "A":
+            return {"net": self.G_A, "config": self.essnet.configs["G_A"], "direction": "CT->MR",
+                    "inputs": self.ct_inputs(), "output": self.mr_output()}
+        return {"net": self.G_B, "config": self.essnet.configs["G_B"], "direction": "MR->CT",
+                "inputs": self.mr_inputs(), "output": self.ct_output()}

@@ -1,0 +1,243 @@
+"""Export a training checkpoint to a model bundle the Slicer module and ``cmsynth`` can load.
+
+``python -m training export CHECKPOINT --out BUNDLE`` writes, into a temporary folder that is
+renamed to ``BUNDLE`` only when complete:
+
+- ``weights.pt``: the deployable network's ``state_dict`` (``torch.load(..., weights_only=True)``);
+- ``model.onnx``: the same network in ONNX (dynamic batch, H, W), checked against torch on a
+  random input with ONNX Runtime (the largest difference is recorded in the spec);
+- ``spec.json`` (via :func:`CrossModalitySynthLib.registry.write_bundle_spec`, which pins both
+  files by sha256): direction, inputs, output, network, preprocessing (the model grid used in
+  training), training (data, epochs, steps, wall time, device, width note), metrics (the last
+  validation and, with ``--eval-root``, held-out phantom metrics measured by loading the written
+  bundle exactly as the inference engine does), licence, description.
+
+The deployable network is ``G_A`` (A -> B: MR->CT for a cyclegan MR->CT run, CT->MR for EssNet)
+or, with ``--network B``, the reverse generator; the U-Net for ``unet`` runs.
+"""
+
+import os
+import shutil
+import tempfile
+import time
+from typing import Any, Dict, List, Optional, Sequence
+
+import numpy as np
+import torch
+
+from CrossModalitySynthLib.errors import ConfigError, OutputError
+from CrossModalitySynthLib.networks import build_network, export_onnx
+from CrossModalitySynthLib.registry import write_bundle_spec
+
+from .checkpoint import load_checkpoint
+from .config import config_from_dict
+from .distributed import DistInfo
+from .trainer import task_class
+
+ONNX_TOLERANCE = 1e-3
+
+
+def _paper_width_note(cfg) -> str:
+    m = cfg.model
+    if cfg.task == "unet":
+        return "U-Net channels {} (library default 16-256)".format(list(m.unet_channels))
+    note = "generator ngf {} with {} residual blocks, discriminator ndf {}".format(m.ngf, m.n_blocks, m.ndf)
+    if (m.ngf, m.n_blocks) != (64, 9):
+        note += " (the paper's CycleGAN uses ngf 64 with 9 blocks)"
+    return note
+
+
+def _phantom_provenance(data: Dict[str, Any]) -> Dict[str, Any]:
+    """Seeds and size of the phantom cases a run used (from their case.json), when readable."""
+    import json
+
+    if data.get("dataset") != "phantom" or not data.get("root"):
+        return {}
+    out: Dict[str, Any] = {}
+    for key in ("mr_cases", "ct_cases"):
+        seeds, sizes = [], set()
+        for case in data.get(key) or []:
+            try:
+                with open(os.path.join(data["root"], case, "case.json"), "r", encoding="utf-8") as f:
+                    meta = json.load(f)
+            except (OSError, ValueError):
+                return {}
+            seeds.append(int(meta["seed"]))
+            sizes.add(str(meta.get("size")))
+        if seeds:
+            out["{}_phantom_seeds".format(key[:2])] = seeds
+            out["phantom_size"] = ", ".join(sorted(sizes))
+    return out
+
+
+def verify_onnx(net: torch.nn.Module, path: str, in_channels: int, hw: int, seed: int = 0) -> float:
+    """Largest |torch - ONNX Runtime| on a random (2, C, hw, hw) input; raises when above tolerance."""
+    import onnxruntime as ort
+
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(2, in_channels, hw, hw, generator=g) * 2 - 1
+    with torch.no_grad():
+        ref = net(x).numpy()
+    sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    got = sess.run(None, {sess.get_inputs()[0].name: x.numpy()})[0]
+    diff = float(np.max(np.abs(got - ref)))
+    if got.shape != ref.shape or not diff <= ONNX_TOLERANCE:
+        raise OutputError("The ONNX export differs from the torch network (max difference {:.3g}); not writing the bundle.".format(diff))
+    return diff
+
+
+def export_checkpoint(
+    checkpoint: str,
+    out: str,
+    bundle_id: Optional[str] = None,
+    version: Optional[str] = None,
+    description: Optional[str] = None,
+    network: str = "A",
+    eval_root: Optional[str] = None,
+    eval_cases: Optional[Sequence[str]] = None,
+    overwrite: bool = False,
+    onnx: bool = True,
+) -> str:
+    """Write the bundle folder ``out`` from ``checkpoint``; returns ``out``."""
+    ckpt = load_checkpoint(checkpoint)
+    cfg = config_from_dict(ckpt["config"], ckpt["task"], check_paths=False)
+    if cfg.task == "augment":  # pragma: no cover - augment writes U-Net checkpoints
+        raise ConfigError("Export a U-Net checkpoint of the augmentation runs, not the experiment.")
+    if network not in ("A", "B"):
+        raise ConfigError("--network must be A (G_A, the default) or B (the reverse generator).")
+    out = os.path.abspath(out)
+    if os.path.exists(out) and not overwrite:
+        raise OutputError("{} already exists; choose another --out or pass --overwrite.".format(out))
+    parent = os.path.dirname(out)
+    if not os.path.isdir(parent):
+        raise OutputError("Output folder {} does not exist; create it first.".format(parent))
+    if eval_root is not None and not os.path.isdir(eval_root):
+        raise ConfigError("--eval-root {} does not exist; give the folder of the held-out phantom cases.".format(eval_root))
+
+    task = task_class(cfg.task)(cfg, DistInfo(device=torch.device("cpu")), None)
+    for name, net in task.nets.items():
+        net.load_state_dict(ckpt["nets"][name])
+    target = task.export_target(network)
+    net_cfg = target["config"]
+    net = build_network(net_cfg, init=False)  # exactly what the engine builds from spec["network"]
+    net.load_state_dict(target["net"].state_dict())
+    net.eval()
+    multiple = net_cfg.input_multiple
+
+    e = cfg.export
+    bundle_id = bundle_id or e.id or "{}-{}".format(cfg.task, target["direction"].replace("->", "-to-").lower())
+    version = version or e.version
+    spec: Dict[str, Any] = {
+        "format_version": 1,
+        "id": bundle_id,
+        "version": str(version),
+        "direction": target["direction"],
+        "inputs": target["inputs"],
+        "output": target["output"],
+        "network": net_cfg.to_dict(),
+        "preprocessing": ckpt["grid"],
+        "training": {
+            "task": cfg.task,
+            "exported_network": "G_{}".format(network) if cfg.task != "unet" else "unet",
+            "data": {**ckpt.get("data", {}), **_phantom_provenance(ckpt.get("data", {}))},
+            "epochs_done": int(ckpt["epoch"]),
+            "epochs_planned": int(ckpt.get("total_epochs", cfg.train.epochs + cfg.train.epochs_decay)),
+            "finished": bool(ckpt.get("finished", False)),
+            "steps": int(ckpt["global_step"]),
+            "batch_size": cfg.train.batch_size,
+            "world_size": int(ckpt.get("world_size", 1)),
+            "crop_size": cfg.data.crop_size,
+            "load_size": cfg.data.load_size,
+            "learning_rate": cfg.train.lr,
+            "wall_time_s": round(float(ckpt.get("wall_time_s", 0.0)), 1),
+            "device": "{} ({})".format(ckpt.get("device", "?"), ckpt.get("device_name", "?")),
+            "width_note": e.width_note or _paper_width_note(cfg),
+            "seed": cfg.seed,
+        },
+        "metrics": {"validation": ckpt.get("metrics", {}), "validation_history": ckpt.get("history", [])},
+        "licence": e.licence,
+        "description": description if description is not None else e.description,
+        "exported": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
+
+    tmp = tempfile.mkdtemp(prefix=".{}.tmp-".format(os.path.basename(out)), dir=parent)
+    try:
+        torch.save(net.state_dict(), os.path.join(tmp, "weights.pt"))
+        if onnx:
+            onnx_path = os.path.join(tmp, "model.onnx")
+            hw = 4 * multiple if multiple > 4 else 64
+            export_onnx(net, onnx_path, net_cfg.in_channels, example_hw=(hw, hw))
+            diff = verify_onnx(net, onnx_path, net_cfg.in_channels, hw + multiple)
+            spec["onnx"] = {"file": "model.onnx", "input": "image", "output": "output",
+                            "max_abs_diff_vs_torch": diff, "checked_size": hw + multiple}
+        write_bundle_spec(tmp, spec)
+        if eval_root is not None:
+            from .evaluate import evaluate_bundle
+
+            cases = list(eval_cases or [])
+            if not cases:
+                raise ConfigError("--eval-root needs --eval-cases (the held-out cases).")
+            held = evaluate_bundle(tmp, eval_root, cases)
+            held["cases"] = cases
+            seeds = _phantom_provenance({"dataset": "phantom", "root": eval_root, "mr_cases": cases}).get("mr_phantom_seeds")
+            if seeds:
+                held["phantom_seeds"] = seeds
+            held["data"] = "digital phantom ({}): full volumes run by the inference engine (prepare -> network -> restore)".format(
+                os.path.basename(os.path.abspath(eval_root)))
+            spec["metrics"]["held_out_phantom"] = held
+            write_bundle_spec(tmp, spec)
+        os.chmod(tmp, 0o755)
+        if os.path.exists(out):
+            old = tmp + ".old"
+            os.rename(out, old)
+            os.rename(tmp, out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.rename(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def bundle_size(folder: str) -> int:
+    total = 0
+    for r, _, names in os.walk(folder):
+        total += sum(os.path.getsize(os.path.join(r, n)) for n in names)
+    return total
+
+
+def registry_entry(folder: str, path_in_registry: str) -> Dict[str, Any]:
+    """A ``Resources/Models.json`` entry for a bundled model folder."""
+    from CrossModalitySynthLib.registry import load_bundle, sha256_of
+
+    b = load_bundle(folder)
+    return {
+        "id": b.id,
+        "version": b.version,
+        "direction": b.direction,
+        "inputs": [i.get("sequence", i["name"]) for i in b.inputs],
+        "path": path_in_registry,
+        "sha256": sha256_of(os.path.join(folder, "spec.json")),
+        "size": bundle_size(folder),
+        "licence": b.spec.get("licence", ""),
+        "description": b.spec.get("description", ""),
+    }
+
+
+def update_registry(models_json: str, entries: List[Dict[str, Any]]) -> None:
+    """Insert or replace ``entries`` (by id) in a Models.json file, atomically."""
+    import json
+
+    data = {"models": []}
+    if os.path.isfile(models_json):
+        with open(models_json, "r", encoding="utf-8") as f:
+            data = json.load(f)
+    models = [m for m in data.get("models", []) if m.get("id") not in {e["id"] for e in entries}]
+    models.extend(entries)
+    data["models"] = models
+    tmp = models_json + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(data, f, indent=2)
+        f.write("\n")
+    os.replace(tmp, models_json)

@@ -1,0 +1,62 @@
+"""Loss functions of the three tasks.
+
+- :class:`GANLoss`: LSGAN (mean squared error against 1 for real, 0 for fake; the reference
+  default) or the vanilla GAN's binary cross-entropy on logits.
+- :func:`l1`: cycle-consistency and identity losses.
+- :func:`segmentation_loss`: EssNet's L_seg on ``S(G_A(real_A))`` (soft Dice, cross-entropy or
+  both) and the U-Net's Dice + cross-entropy, from MONAI.
+
+All losses are computed in float32 (network outputs under bf16 autocast are cast first).
+"""
+
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class GANLoss(nn.Module):
+    """Adversarial loss against a constant target map of the discriminator's output shape."""
+
+    def __init__(self, mode: str = "lsgan"):
+        super().__init__()
+        if mode not in ("lsgan", "vanilla"):
+            raise ValueError("gan mode must be 'lsgan' or 'vanilla', got {!r}".format(mode))
+        self.mode = mode
+
+    def forward(self, prediction: torch.Tensor, target_is_real: bool) -> torch.Tensor:
+        pred = prediction.float()
+        target = torch.ones_like(pred) if target_is_real else torch.zeros_like(pred)
+        if self.mode == "lsgan":
+            return F.mse_loss(pred, target)
+        return F.binary_cross_entropy_with_logits(pred, target)
+
+
+def l1(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Mean absolute difference in float32."""
+    return F.l1_loss(a.float(), b.float())
+
+
+def segmentation_loss(kind: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """``loss(logits (N, K, H, W), labels (N, 1, H, W) int)`` for ``kind`` "dice", "ce" or "dice_ce".
+
+    Dice terms are MONAI's soft Dice on the softmax with one-hot labels (background included,
+    smoothing 1e-5); cross-entropy is torch's on the logits.
+    """
+    from monai.losses import DiceCELoss, DiceLoss
+
+    if kind == "dice":
+        fn = DiceLoss(to_onehot_y=True, softmax=True)
+    elif kind == "dice_ce":
+        fn = DiceCELoss(to_onehot_y=True, softmax=True)
+    elif kind == "ce":
+        def fn(logits, labels):
+            return F.cross_entropy(logits, labels[:, 0].long())
+    else:
+        raise ValueError("segmentation loss must be dice, ce or dice_ce, got {!r}".format(kind))
+
+    def loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return fn(logits.float(), labels.long() if kind == "ce" else labels.float())
+
+    return loss

@@ -1,0 +1,175 @@
+"""What every task (cyclegan, essnet, unet) provides to the training loop in :mod:`.trainer`.
+
+A task owns its networks, optimisers, learning-rate schedulers and data set; the loop calls
+:meth:`Task.build_data`, :meth:`Task.setup_training`, then :meth:`Task.train_step` per batch and
+:meth:`Task.validate` / :meth:`Task.preview` per epoch. Everything a checkpoint needs is in
+:attr:`nets`, :attr:`optimizers`, :attr:`schedulers` and :meth:`extra_state`.
+"""
+
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+from CrossModalitySynthLib.networks import NetworkConfig
+from CrossModalitySynthLib.preprocess import ModelGridSpec
+
+from .config import MR_SEQUENCES, Config, required_multiple
+from .data import AugmentSettings, CaseRef, SliceSet, cached_volume, validation_cases
+from .distributed import DistInfo
+from .evaluate import autocast
+from .logs import RunLogger
+
+
+class LinearDecay:
+    """The reference's rule: factor 1 for ``n_const`` epochs, then linear towards 0 over
+    ``n_decay`` epochs: ``1 - max(0, epoch + 1 - n_const) / (n_decay + 1)``.
+
+    A class (not a lambda) so that ``LambdaLR.state_dict`` stores its settings."""
+
+    def __init__(self, n_const: int, n_decay: int):
+        self.n_const = int(n_const)
+        self.n_decay = int(n_decay)
+
+    def __call__(self, epoch: int) -> float:
+        return 1.0 - max(0, epoch + 1 - self.n_const) / float(self.n_decay + 1)
+
+
+def set_requires_grad(nets: Sequence[nn.Module], flag: bool) -> None:
+    for net in nets:
+        for p in net.parameters():
+            p.requires_grad_(flag)
+
+
+def amp_enabled(setting: str, device: torch.device) -> bool:
+    """bf16 autocast only on CUDA ("auto" and "bf16"); always off on the CPU."""
+    return setting in ("auto", "bf16") and device.type == "cuda" and torch.cuda.is_bf16_supported()
+
+
+class Task:
+    """Base class; subclasses set :attr:`name` and implement the abstract methods."""
+
+    name = ""
+
+    def __init__(self, cfg: Config, dist: DistInfo, log: Optional[RunLogger] = None):
+        self.cfg = cfg
+        self.dist = dist
+        self.device = dist.device
+        self.log = log or RunLogger("", enabled=False)
+        self.amp = amp_enabled(cfg.train.amp, self.device)
+        self.nets: Dict[str, nn.Module] = {}
+        self.optimizers: Dict[str, torch.optim.Optimizer] = {}
+        self.schedulers: Dict[str, Any] = {}
+        self.dataset: Optional[Dataset] = None
+        self.data_summary: Dict[str, Any] = {}
+        self.spec: ModelGridSpec = cfg.grid_spec(required_multiple(cfg))
+        self.aug = AugmentSettings(cfg.data.load_size, cfg.data.crop_size, cfg.data.flip)
+        self._preview_sets: List[Tuple[SliceSet, bool]] = []
+
+    # ---- helpers --------------------------------------------------------------------------
+    @property
+    def mr_sequences(self) -> Tuple[str, ...]:
+        return tuple(self.cfg.data.mr_sequences)
+
+    def adam(self, params, beta1: Optional[float] = None) -> torch.optim.Optimizer:
+        t = self.cfg.train
+        return torch.optim.Adam(params, lr=t.lr, betas=(t.beta1 if beta1 is None else beta1, t.beta2))
+
+    def make_schedulers(self) -> None:
+        t = self.cfg.train
+        self.schedulers = {
+            name: torch.optim.lr_scheduler.LambdaLR(opt, LinearDecay(t.epochs, t.epochs_decay))
+            for name, opt in self.optimizers.items()
+        }
+
+    @property
+    def lr(self) -> float:
+        opt = next(iter(self.optimizers.values()))
+        return float(opt.param_groups[0]["lr"])
+
+    def autocast(self):
+        return autocast(self.device, self.amp)
+
+    def slice_set(self, cache_dir: str, refs: Sequence[CaseRef], with_label: bool, name: str) -> SliceSet:
+        vols = [cached_volume(cache_dir, r, self.spec, with_label) for r in refs]
+        for v in vols:
+            for w in v.meta.get("warnings", []):
+                self.log.info("{}: {}".format(v.meta["ref"], w))
+        return SliceSet(vols, self.cfg.data.min_foreground, name)
+
+    def val_refs(self, kind: str = "MR") -> List[CaseRef]:
+        v = self.cfg.val
+        return [CaseRef(v.dataset, v.root, c, kind, self.mr_sequences if kind == "MR" else ()) for c in validation_cases(self.cfg, kind)]
+
+    def preview_inputs(self, n: int = 3) -> List[Dict[str, torch.Tensor]]:
+        """Up to ``n`` fixed whole slices (model grid, no augmentation) spread over the first preview set."""
+        out = []
+        for s, with_label in self._preview_sets[:1]:
+            picks = np.linspace(0, len(s) - 1, num=min(n, len(s))).round().astype(int)
+            for i in picks:
+                img = torch.from_numpy(s.image(int(i)))
+                lab = torch.from_numpy(s.label(int(i)))[None] if with_label else None
+                out.append({"image": img, "label": lab})
+        return out
+
+    # ---- to implement -----------------------------------------------------------------------
+    def build_networks(self) -> None:
+        raise NotImplementedError
+
+    def build_data(self, cache_dir: str, length: Optional[int] = None) -> Dataset:
+        raise NotImplementedError
+
+    def setup_training(self) -> None:
+        raise NotImplementedError
+
+    def train_step(self, batch: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def preview(self) -> Tuple[List[List[np.ndarray]], List[str]]:
+        return [], []
+
+    @torch.no_grad()
+    def validate(self) -> Dict[str, float]:
+        return {}
+
+    def extra_state(self) -> Dict[str, Any]:
+        return {}
+
+    def load_extra_state(self, state: Dict[str, Any]) -> None:
+        pass
+
+    def export_target(self, which: str = "A") -> Dict[str, Any]:
+        """``{"net", "config" (NetworkConfig), "direction", "inputs", "output"}`` of the deployable network."""
+        raise NotImplementedError
+
+    # ---- spec pieces ------------------------------------------------------------------------
+    def mr_inputs(self) -> List[Dict[str, str]]:
+        return [{"name": s, "modality": "MR", "sequence": MR_SEQUENCES[s][0]} for s in self.mr_sequences]
+
+    @staticmethod
+    def ct_inputs() -> List[Dict[str, str]]:
+        return [{"name": "ct", "modality": "CT", "sequence": "CT"}]
+
+    def ct_output(self) -> Dict[str, Any]:
+        return {"modality": "CT", "unit": "HU", "range": [float(v) for v in self.spec.ct_window]}
+
+    def mr_output(self) -> Dict[str, Any]:
+        return {
+            "modality": "MR",
+            "unit": "arbitrary (the spec's mr_output_range)",
+            "range": [float(v) for v in self.spec.mr_output_range],
+            "sequence": ", ".join(MR_SEQUENCES[s][0] for s in self.mr_sequences),
+            "sequences": list(self.mr_sequences),
+        }
+
+
+def net_config_summary(cfg: NetworkConfig) -> Dict[str, Any]:
+    return cfg.to_dict()
+
+
+def first_channel(t: torch.Tensor) -> np.ndarray:
+    """(C, H, W) tensor -> first channel as a float32 array (for the PNG grid)."""
+    return t.detach().float().cpu().numpy()[0]
