@@ -1,0 +1,257 @@
+"""One synthesis run from the Slicer module: input nodes -> ``cmsynth run`` process -> output nodes.
+
+This is the compute path of the module's Logic, without Qt::
+
+    job = SynthesisJob(SynthesisRequest(model="demo-t1dual-to-ct", inputs={"t1_in": n1, "t1_opp": n2},
+                                        liver_model="demo-liver-unet-t1in"), scene)
+    job.start()                 # exports the inputs, starts the process; the scene is not touched
+    job.poll()                  # from a GUI timer: progress events; imports the results at the end
+    job.cancel()                # SIGTERM then SIGKILL to the process tree
+    result = job.wait()         # scripts and tests: poll until done
+
+The scene is changed only when the process has succeeded, in :meth:`SynthesisJob.poll`, on the
+thread that polls (the GUI thread). The import runs inside a :class:`~.scene.SceneSnapshot`: if it
+fails, the scene is rolled back. A cancelled or failed run therefore leaves the scene exactly as
+it was (same nodes, the picked output nodes with their old content), and nodes the user adds while
+the run is going are never touched. The temporary folder (exported inputs, outputs) is deleted in
+every case.
+"""
+
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Optional
+
+from ..errors import CMSynthError, InputError
+from .process import (CANCELLED, FAILED, RUNNING, SUCCEEDED, CmsynthProcess, ProgressEvent, child_environment,
+                      python_executable, run_command)
+
+DEVICE_CHOICES = {"auto": "auto", "cpu": "cpu", "gpu": "cuda", "cuda": "cuda"}
+
+
+@dataclass
+class SynthesisRequest:
+    """What to run.
+
+    :param model: synthesis model id (registry) or bundle folder.
+    :param inputs: the model's input names (``spec["inputs"][i]["name"]``, e.g. ``t1_in``) -> volume node.
+    :param liver_model: liver model id or bundle folder, or None.
+    :param output_volume: an existing scalar volume node to fill, or None (a node is created).
+    :param output_segmentation: an existing segmentation node to fill, or None.
+    :param device: ``auto``, ``cpu`` or ``gpu``/``cuda``; :param precision: ``fp32`` or ``bf16``.
+    """
+
+    model: str
+    inputs: Dict[str, object]
+    liver_model: Optional[str] = None
+    output_volume: Optional[object] = None
+    output_segmentation: Optional[object] = None
+    device: str = "auto"
+    precision: str = "fp32"
+    batch_size: Optional[int] = None
+    threads: Optional[int] = None
+    registry: Optional[str] = None
+    force: bool = False
+
+
+@dataclass
+class SynthesisResult:
+    status: str  #: SUCCEEDED, FAILED or CANCELLED
+    message: str = ""
+    volume_node: Optional[object] = None
+    segmentation_node: Optional[object] = None
+    summary: Optional[dict] = None
+    liver_voxels: Optional[int] = None
+    seconds: float = 0.0
+    stderr_tail: List[str] = field(default_factory=list)
+
+
+def resolve_model(model: str, registry: Optional[str] = None):
+    """The verified bundle of a model id or folder (raises the registry's one-line InputError)."""
+    from ..registry import Registry
+
+    return Registry(registry).resolve(model)
+
+
+def ordered_inputs(spec: dict, inputs: Dict[str, object]) -> List[tuple]:
+    """[(input name, node)] in the model's input order; a clear error for a missing one."""
+    out = []
+    for entry in spec["inputs"]:
+        name = entry["name"]
+        node = inputs.get(name)
+        if node is None:
+            raise InputError(
+                f"Model {spec['id']} needs a {entry.get('sequence', name)} volume; select one in the Inputs section."
+            )
+        out.append((name, node))
+    return out
+
+
+class SynthesisJob:
+    """A synthesis run polled by the caller (see the module docstring).
+
+    :param request: what to run.
+    :param scene: the MRML scene the nodes belong to.
+    :param python: interpreter for the child (default: :func:`~.process.python_executable`).
+    :param workdir: parent folder of the run's temporary folder (default: the system's).
+    :param grace_s: seconds between SIGTERM and SIGKILL on cancel.
+    """
+
+    def __init__(self, request: SynthesisRequest, scene, python: Optional[str] = None,
+                 workdir: Optional[str] = None, grace_s: float = 3.0):
+        self.request = request
+        self.scene = scene
+        self.python = python or python_executable()
+        self.workdir = workdir
+        self.grace_s = grace_s
+        self.process: Optional[CmsynthProcess] = None
+        self.result: Optional[SynthesisResult] = None
+        self.last_progress: Optional[ProgressEvent] = None
+        self._tmp: Optional[str] = None
+        self._t0 = 0.0
+        self._first_node = None
+        self._reference = None
+        self._output_modality = "CT"
+
+    # ---- state -----------------------------------------------------------------------------
+    @property
+    def state(self) -> str:
+        if self.result is not None:
+            return self.result.status
+        return RUNNING if self.process is not None else "idle"
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.result is None
+
+    # ---- start -----------------------------------------------------------------------------
+    def start(self) -> "SynthesisJob":
+        """Check the request, export the inputs and start the process.
+
+        Raises :class:`~CrossModalitySynthLib.errors.CMSynthError` (one sentence) when the request
+        cannot run; the scene is never modified here.
+        """
+        if self.process is not None:
+            raise RuntimeError("this job was already started")
+        req = self.request
+        self._t0 = time.monotonic()
+        bundle = resolve_model(req.model, req.registry)
+        if bundle.direction not in ("MR->CT", "CT->MR"):
+            raise InputError(f"Model {bundle.id} is a {bundle.direction} model, not a synthesis model; pick another.")
+        self._output_modality = str(bundle.spec.get("output", {}).get("modality", "CT"))
+        liver = None
+        if req.liver_model:
+            liver = resolve_model(req.liver_model, req.registry)
+            if liver.direction != "MR->LIVER":
+                raise InputError(f"Model {liver.id} is not a liver segmentation model; pick another or none.")
+            if bundle.direction != "MR->CT":
+                raise InputError("The liver is segmented from the MRI: use a liver model only with an MRI -> CT model.")
+        pairs = ordered_inputs(bundle.spec, req.inputs)
+        nodes = [n for _, n in pairs]
+        for out in (req.output_volume, req.output_segmentation):
+            if out is not None and any(out is n or out.GetID() == n.GetID() for n in nodes):
+                raise InputError(f"'{out.GetName()}' is an input; pick another output node or let one be created.")
+        if req.output_volume is not None and not req.output_volume.IsA("vtkMRMLScalarVolumeNode"):
+            raise InputError("The synthetic volume output must be a scalar volume node.")
+        if req.output_volume is not None and req.output_volume.IsA("vtkMRMLLabelMapVolumeNode"):
+            raise InputError("The synthetic volume output must be a scalar volume, not a label map.")
+        if req.output_segmentation is not None and not req.output_segmentation.IsA("vtkMRMLSegmentationNode"):
+            raise InputError("The liver output must be a segmentation node.")
+        device = DEVICE_CHOICES.get(str(req.device).lower())
+        if device is None:
+            raise InputError(f"Unknown device '{req.device}'; use auto, CPU or GPU.")
+
+        self._tmp = tempfile.mkdtemp(prefix="cmsynth-slicer-", dir=self.workdir)
+        try:
+            paths = _export(pairs, os.path.join(self._tmp, "inputs"))
+            from ..io import read_volume
+
+            self._first_node = nodes[0]
+            self._reference = read_volume(paths[0])  # the grid every result must lie on
+            argv = run_command(self.python, bundle.path, paths, os.path.join(self._tmp, "out"),
+                               liver_model=liver.path if liver is not None else None,
+                               device=device, precision=req.precision, batch_size=req.batch_size,
+                               threads=req.threads, registry=req.registry, force=req.force)
+            self.process = CmsynthProcess(argv, env=child_environment(), cwd=self._tmp, grace_s=self.grace_s).start()
+        except BaseException:
+            self._cleanup()
+            raise
+        return self
+
+    # ---- follow ----------------------------------------------------------------------------
+    def poll(self) -> List[ProgressEvent]:
+        """Progress since the last call; at the end, imports (success) or cleans up (otherwise)."""
+        if self.process is None or self.result is not None:
+            return []
+        events = self.process.poll()
+        if events:
+            self.last_progress = events[-1]
+        outcome = self.process.outcome
+        if outcome is None:
+            return events
+        try:
+            if outcome.status == SUCCEEDED:
+                self.result = self._import(outcome.result or {})
+            else:
+                self.result = SynthesisResult(outcome.status, outcome.message, stderr_tail=outcome.stderr_tail)
+        finally:
+            if self.result is None:
+                self.result = SynthesisResult(FAILED, "The results could not be loaded into the scene.")
+            self.result.seconds = round(time.monotonic() - self._t0, 3)
+            self._cleanup()
+        return events
+
+    def _import(self, final: dict) -> SynthesisResult:
+        from .scene import SceneSnapshot, import_results
+
+        req = self.request
+        snapshot = SceneSnapshot(self.scene, keep=[req.output_volume, req.output_segmentation])
+        try:
+            imported = import_results(os.path.join(self._tmp, "out"), final.get("summary") or {}, self._first_node,
+                                      self._reference, self._output_modality, volume_node=req.output_volume,
+                                      segmentation_node=req.output_segmentation, scene=self.scene)
+        except CMSynthError as exc:
+            snapshot.rollback()
+            return SynthesisResult(FAILED, str(exc))
+        except Exception as exc:  # an unexpected error while importing: the scene goes back as it was
+            snapshot.rollback()
+            return SynthesisResult(FAILED, f"The results could not be loaded into the scene: {exc}")
+        return SynthesisResult(SUCCEEDED, "", imported.volume_node, imported.segmentation_node,
+                               final.get("summary"), imported.liver_voxels)
+
+    def cancel(self) -> None:
+        """Stop the process tree; :meth:`poll` then reports CANCELLED and the scene is unchanged."""
+        if self.process is not None and self.result is None:
+            self.process.cancel()
+
+    def wait(self, timeout: Optional[float] = None, interval: float = 0.05,
+             on_progress: Optional[Callable[[ProgressEvent], None]] = None) -> SynthesisResult:
+        """Poll until finished (scripts and tests; the GUI polls from a timer)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            for event in self.poll():
+                if on_progress is not None:
+                    on_progress(event)
+            if self.result is not None:
+                return self.result
+            if deadline is not None and time.monotonic() > deadline:
+                self.cancel()
+                raise TimeoutError(f"the synthesis did not finish within {timeout} s; it was cancelled")
+            time.sleep(interval)
+
+    def _cleanup(self) -> None:
+        if self._tmp and os.path.isdir(self._tmp):
+            shutil.rmtree(self._tmp, ignore_errors=True)
+        self._tmp = None
+
+
+def _export(pairs, folder) -> List[str]:
+    from .scene import export_inputs
+
+    return export_inputs([n for _, n in pairs], folder, [name for name, _ in pairs])
+
+
+__all__ = ["SynthesisRequest", "SynthesisResult", "SynthesisJob", "ordered_inputs", "resolve_model",
+           "SUCCEEDED", "FAILED", "CANCELLED"]
