@@ -29,9 +29,15 @@ browser:
 test: $(STAMP) browser
 	$(PY) -m pytest -q -n 2 Testing
 
+# The main job on the bundled demo models: a CHAOS-size phantom case (never seen in training),
+# synthetic CT + liver segmentation + overlays, scored against the phantom's true CT.
+DEMO_CASE := $(DEMO)/phantom/case_000
 demo: $(STAMP)
-	$(VENV)/bin/cmsynth phantom --out $(DEMO)/phantom --cases 1 --seed 0 --overwrite
-	@echo "Demo phantom case written to $(DEMO)/phantom/case_000"
+	$(VENV)/bin/cmsynth phantom --out $(DEMO)/phantom --cases 1 --seed 2000 --size chaos --overwrite
+	$(VENV)/bin/cmsynth run --model demo-t1dual-to-ct --liver-model demo-liver-unet-t1in \
+		--reference-ct $(DEMO_CASE)/ct_on_mr.nii.gz --out $(DEMO)/result --overwrite \
+		$(DEMO_CASE)/t1_in.nii.gz $(DEMO_CASE)/t1_opp.nii.gz
+	@echo "Phantom input (MRI, true CT, labels): $(DEMO_CASE)"
 
 clean:
 	rm -rf $(VENV) $(DEMO) .pytest_cache
