@@ -176,3 +176,21 @@ def test_matching_modality_no_warning():
 def test_bad_expected_modality():
     with pytest.raises(ValueError):
         warn_if_modality_mismatch(synthetic_ct(), "PET")
+
+
+def test_foreground_mask_covers_the_body_on_every_phantom_sequence():
+    """The body mask behind the MRI percentiles must cover the body also on a fat-suppressed
+    T2, where fat is dark (a linear Otsu threshold covered about 30 % of it)."""
+    import SimpleITK as sitk
+
+    from CrossModalitySynthLib.phantom import make_case
+    from CrossModalitySynthLib.preprocess.intensity import foreground_mask
+
+    case = make_case(5, size="small")
+    body = sitk.GetArrayFromImage(case.images["body.nii.gz"]) > 0
+    for seq in ("t1_in.nii.gz", "t1_opp.nii.gz", "t2.nii.gz"):
+        mask = foreground_mask(sitk.GetArrayFromImage(case.images[seq]))
+        covered = np.count_nonzero(mask & body) / np.count_nonzero(body)
+        outside = np.count_nonzero(mask & ~body) / np.count_nonzero(body)
+        assert covered > 0.9, (seq, covered)
+        assert outside < 0.1, (seq, outside)

@@ -12,6 +12,9 @@ from typing import Callable, Optional
 
 ProgressCallback = Callable[[str, int, int], None]
 
+#: stages whose counts are slices (the others count steps)
+SLICE_STAGES = ("synthesize", "segment")
+
 
 class Progress:
     """Turns ``(stage, done, total)`` calls into a tqdm bar, JSON lines, or nothing.
@@ -45,8 +48,10 @@ class Progress:
                 self.close()
                 from tqdm import tqdm
 
-                self._bar = tqdm(total=total, desc=stage, unit="slice" if total > 1 else "step",
-                                 file=self.stream or sys.stderr, leave=False)
+                unit = "slice" if stage in SLICE_STAGES else "step"
+                # disable=None: no bar when the stream is not a terminal (logs, pipes)
+                self._bar = tqdm(total=total, desc=stage, unit=unit, file=self.stream or sys.stderr,
+                                 leave=False, disable=None)
                 self._stage = stage
             if self._bar is not None:
                 self._bar.n = done
