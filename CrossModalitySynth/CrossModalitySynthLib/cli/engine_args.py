@@ -7,6 +7,8 @@ import sys
 import threading
 
 from ..inference import CancelToken, EngineOptions, Progress, load_model
+from ..io import read_volume
+from ..io.writer import check_output_path
 from ..inference.device import BACKENDS, DEVICES, PRECISIONS
 from ..registry import Registry
 
@@ -75,3 +77,27 @@ def cancel_on_signals():
     finally:
         for s, h in old.items():
             signal.signal(s, h)
+
+
+def run_engine_command(args, engine_fn, write_fn) -> int:
+    """The flow shared by ``synthesize`` and ``segment``: check the output, load the model and the
+    inputs, run ``engine_fn(model, images, progress=, cancel=)`` under signal-driven cancel, then
+    ``write_fn(result_image, out_path, overwrite)``; report warnings and the result."""
+    check_output_path(args.out, args.overwrite)  # fail before any heavy work
+    model = load(args, args.model)
+    images = [read_volume(p) for p in args.inputs]
+    progress = make_progress(args)
+    with cancel_on_signals() as token:
+        try:
+            res = engine_fn(model, images, progress=progress, cancel=token)
+        finally:
+            progress.close()
+        token.check()
+        write_fn(res.image, args.out, args.overwrite)
+    for w in res.warnings:
+        print(f"warning: {w}")
+    emit_result(args, {"output": args.out, "timings_s": res.timings_s, "warnings": res.warnings})
+    if args.progress != "json":
+        print(f"wrote {args.out} ({res.slices} slices, batch {res.batch_size}, {res.device}, "
+              f"{sum(res.timings_s.values()):.1f} s)")
+    return 0

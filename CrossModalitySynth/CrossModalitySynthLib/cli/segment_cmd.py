@@ -2,10 +2,9 @@
 
 from ..errors import OutputError
 from ..inference import segment
-from ..io import read_volume, write_volume
+from ..io import write_volume
 from ..io.segnrrd import write_seg_nrrd
-from ..io.writer import check_output_path
-from .engine_args import add_engine_arguments, cancel_on_signals, emit_result, load, make_progress
+from .engine_args import add_engine_arguments, run_engine_command
 
 
 def register(sub) -> None:
@@ -25,25 +24,13 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    check_output_path(args.out, args.overwrite)
-    model = load(args, args.model)
-    images = [read_volume(p) for p in args.inputs]
-    progress = make_progress(args)
-    with cancel_on_signals() as token:
-        try:
-            res = segment(model, images, progress=progress, cancel=token)
-        finally:
-            progress.close()
-        token.check()
-        if args.out.lower().endswith(".seg.nrrd"):
-            write_seg_nrrd(res.image, args.out, overwrite=args.overwrite)
-        elif args.out.lower().endswith((".png", ".jpg")):
-            raise OutputError("Segmentations are written as volumes (.nii.gz, .nrrd, .seg.nrrd), not pictures.")
-        else:
-            write_volume(res.image, args.out, overwrite=args.overwrite)
-    for w in res.warnings:
-        print(f"warning: {w}")
-    emit_result(args, {"output": args.out, "timings_s": res.timings_s, "warnings": res.warnings})
-    if args.progress != "json":
-        print(f"wrote {args.out} ({res.slices} slices, {res.device}, {sum(res.timings_s.values()):.1f} s)")
-    return 0
+    if args.out.lower().endswith((".png", ".jpg")):
+        raise OutputError("Segmentations are written as volumes (.nii.gz, .nrrd, .seg.nrrd), not pictures.")
+    return run_engine_command(args, segment, _write)
+
+
+def _write(image, out, overwrite) -> None:
+    if out.lower().endswith(".seg.nrrd"):
+        write_seg_nrrd(image, out, overwrite=overwrite)
+    else:
+        write_volume(image, out, overwrite=overwrite)

@@ -1,9 +1,8 @@
 """``cmsynth synthesize``: MRI channels -> synthetic CT, or CT -> synthetic MRI."""
 
 from ..inference import synthesize
-from ..io import read_volume, write_volume
-from ..io.writer import check_output_path
-from .engine_args import add_engine_arguments, cancel_on_signals, emit_result, load, make_progress
+from ..io import write_volume
+from .engine_args import add_engine_arguments, run_engine_command
 
 
 def register(sub) -> None:
@@ -24,21 +23,4 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    check_output_path(args.out, args.overwrite)
-    model = load(args, args.model)
-    images = [read_volume(p) for p in args.inputs]
-    progress = make_progress(args)
-    with cancel_on_signals() as token:
-        try:
-            res = synthesize(model, images, progress=progress, cancel=token)
-        finally:
-            progress.close()
-        token.check()
-        write_volume(res.image, args.out, overwrite=args.overwrite)
-    for w in res.warnings:
-        print(f"warning: {w}")
-    emit_result(args, {"output": args.out, "timings_s": res.timings_s, "warnings": res.warnings})
-    if args.progress != "json":
-        print(f"wrote {args.out} ({res.slices} slices, batch {res.batch_size}, {res.device}, "
-              f"{sum(res.timings_s.values()):.1f} s)")
-    return 0
+    return run_engine_command(args, synthesize, lambda image, out, overwrite: write_volume(image, out, overwrite=overwrite))
