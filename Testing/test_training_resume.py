@@ -17,10 +17,13 @@ def _losses(history):
     return [{k: v for k, v in sorted(h.items())} for h in history]
 
 
-@pytest.mark.parametrize("task", ["cyclegan", "unet"])
-def test_resume_matches_uninterrupted_run(tmp_path, training_phantom, training_cache, task):
+@pytest.mark.parametrize("task, paired", [("cyclegan", 0.0), ("cyclegan", 10.0), ("unet", 0.0)],
+                         ids=["cyclegan", "cyclegan-paired", "unet"])
+def test_resume_matches_uninterrupted_run(tmp_path, training_phantom, training_cache, task, paired):
     # 2 epochs x 3 steps; the learning rate decays after epoch 1; stop mid-epoch 1 at step 2
     sections = {"train": {"steps_per_epoch": 3, "epochs": 1, "epochs_decay": 1, "preview_every": 1}}
+    if paired:
+        sections["train"]["lambda_paired"] = paired
     full = train(tiny_config(task, training_phantom, training_cache, **sections), str(tmp_path / "full"),
                  keep_history=True, echo=False)
     assert full.finished and full.global_step == 6 and len(full.history) == 6
@@ -39,6 +42,8 @@ def test_resume_matches_uninterrupted_run(tmp_path, training_phantom, training_c
                     resume=first.checkpoint, keep_history=True, echo=False)
     assert resumed.finished and resumed.global_step == 6
     assert _losses(first.history + resumed.history) == _losses(full.history)  # bitwise
+    if paired:
+        assert all("paired" in h for h in full.history) and ck["config"]["train"]["lambda_paired"] == paired
 
     a = load_checkpoint(full.checkpoint)
     b = load_checkpoint(resumed.checkpoint)

@@ -126,6 +126,10 @@ class TrainConfig:
     Dice, U-Net Dice + cross-entropy). ``lambda_identity`` null = the task's default (CycleGAN
     0.5 x the cycle weight, EssNet 0: its loss has no identity term). ``num_threads`` sets torch's
     CPU threads (null = torch's default; 1 is much faster on a CPU shared with other jobs).
+    ``lambda_paired`` (cyclegan, MR->CT, phantom data only; default 0 = the paper's purely
+    unpaired CycleGAN): adds ``lambda_paired * |G_A(MRI) - CT|`` (L1, normalised units) with the
+    training MRI patients' own CT on the MR grid (``ct_on_mr``), same crop and flip. Real
+    unpaired data has no such pairs; it is meant for demo models on the digital phantom.
     """
 
     epochs: int = 100
@@ -141,6 +145,7 @@ class TrainConfig:
     lambda_cycle_a: float = 10.0
     lambda_cycle_b: float = 10.0
     lambda_identity: Optional[float] = None
+    lambda_paired: float = 0.0
     pool_size: int = 50
     seg_loss: Optional[str] = None
     lambda_seg: float = 1.0
@@ -432,6 +437,14 @@ def validate(cfg: Config, source: str = "the configuration", check_paths: bool =
     _positive(t.pool_size, "train.pool_size", 0)
     if t.lambda_identity is not None and t.lambda_identity < 0:
         raise ConfigError("train.lambda_identity must be >= 0, got {}.".format(t.lambda_identity))
+    if t.lambda_paired < 0:
+        raise ConfigError("train.lambda_paired must be >= 0, got {}.".format(t.lambda_paired))
+    if t.lambda_paired > 0:
+        if cfg.task != "cyclegan" or cfg.direction != "MR->CT" or d.dataset != "phantom":
+            raise ConfigError(
+                "train.lambda_paired needs the cyclegan task, direction MR->CT and phantom data (the CT on the MR "
+                "grid of the same patient); set it to 0 otherwise."
+            )
     if t.lr <= 0:
         raise ConfigError("train.lr must be positive, got {}.".format(t.lr))
     if t.gan_mode not in ("lsgan", "vanilla"):

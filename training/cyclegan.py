@@ -15,6 +15,10 @@ One step (reference order):
 
 The identity term needs G_A to accept B images, so it is switched off (and the log says so)
 when the two domains have different channel counts, e.g. T1 in + opposed phase -> CT.
+
+Optional, not in the paper: ``train.lambda_paired > 0`` (phantom data, MR->CT) draws the A
+(MRI) slices together with the same patient's CT on the MR grid, same crop and flip, and adds
+``lambda_paired * |fake_B - CT|`` to ``L_G`` (the demo models use it; real unpaired data cannot).
 """
 
 import itertools
@@ -26,7 +30,7 @@ from torch import nn
 
 from CrossModalitySynthLib.networks import NetworkConfig, build_discriminator, build_generator, init_weights
 
-from .data import CaseRef, UnpairedSlices, training_cases
+from .data import CaseRef, PairedSliceSet, UnpairedSlices, cached_volume, training_cases
 from .distributed import wrap
 from .evaluate import evaluate_cases, sct_mae_case, smr_mae_case
 from .losses import GANLoss, l1
@@ -116,7 +120,14 @@ class CycleGANTask(Task):
     def build_data(self, cache_dir: str, length: Optional[int] = None):
         d = self.cfg.data
         mr_cases, ct_cases = training_cases(self.cfg)
-        mr = self.slice_set(cache_dir, [CaseRef(d.dataset, d.root, c, "MR", self.mr_sequences) for c in mr_cases], False, "MRI")
+        mr_refs = [CaseRef(d.dataset, d.root, c, "MR", self.mr_sequences) for c in mr_cases]
+        if self.cfg.train.lambda_paired > 0:
+            # the MRI patients' own CT on the MR grid, prepared (and cached) by the same code
+            mr_vols = [cached_volume(cache_dir, r, self.spec, False) for r in mr_refs]
+            ct_vols = [cached_volume(cache_dir, CaseRef(d.dataset, d.root, c, "CT_ON_MR"), self.spec, False) for c in mr_cases]
+            mr = PairedSliceSet(mr_vols, ct_vols, d.min_foreground, "MRI + CT on MR (paired)")
+        else:
+            mr = self.slice_set(cache_dir, mr_refs, False, "MRI")
         ct = self.slice_set(cache_dir, [CaseRef(d.dataset, d.root, c, "CT") for c in ct_cases], False, "CT")
         a, b = (mr, ct) if self.a_is_mr else (ct, mr)
         self.dataset = UnpairedSlices(a, b, self.aug, self.cfg.seed, length=length)
@@ -131,6 +142,10 @@ class CycleGANTask(Task):
             "ct_slices": len(ct),
             "unpaired": "MRI and CT from different patients",
         }
+        if self.cfg.train.lambda_paired > 0:
+            self.data_summary["paired"] = "lambda_paired {}: the MRI cases' own ct_on_mr, same crop and flip".format(
+                self.cfg.train.lambda_paired
+            )
         return self.dataset
 
     # ---- one step -------------------------------------------------------------------------
@@ -154,6 +169,11 @@ class CycleGANTask(Task):
         if self.identity:
             losses["idt_A"] = l1(out["idt_A"], real_B) * t.lambda_cycle_b * self.lambda_identity
             losses["idt_B"] = l1(out["idt_B"], real_A) * t.lambda_cycle_a * self.lambda_identity
+        if t.lambda_paired > 0:
+            if "A_paired" not in batch:
+                raise ValueError("train.lambda_paired > 0 needs paired batches (A_paired); build the data with build_data")
+            target = batch["A_paired"].to(self.device, non_blocking=True)
+            losses["paired"] = l1(out["fake_B"], target) * t.lambda_paired
         loss_G = sum(losses.values())
         self.optimizers["G"].zero_grad(set_to_none=True)
         loss_G.backward()

@@ -297,6 +297,34 @@ class SliceSet:
         return [v.name for v in self.volumes]
 
 
+class PairedSliceSet(SliceSet):
+    """Slices of ``volumes`` with the same slice of ``targets`` (one target volume per volume, on
+    the same model grid): the phantom's MRI with its ``ct_on_mr``, prepared by the same code."""
+
+    def __init__(self, volumes: Sequence[CachedVolume], targets: Sequence[CachedVolume], min_foreground: float = 0.05,
+                 name: str = ""):
+        super().__init__(volumes, min_foreground, name)
+        self.targets = list(targets)
+        if len(self.targets) != len(self.volumes):
+            raise ValueError("PairedSliceSet needs one target volume per volume")
+        for v, t in zip(self.volumes, self.targets):
+            a, b = v.meta["shape_zcyx"], t.meta["shape_zcyx"]
+            if a[0] != b[0] or a[2:] != b[2:]:
+                raise InputError(
+                    "{} ({}) and {} ({}) are not on the same model grid; paired training needs the CT on the MR grid.".format(
+                        v.meta["ref"], a, t.meta["ref"], b
+                    )
+                )
+
+    @property
+    def target_channels(self) -> int:
+        return int(self.targets[0].meta["shape_zcyx"][1])
+
+    def target(self, i: int) -> np.ndarray:
+        v, z = self.index[i]
+        return np.array(self.targets[v].image[z], dtype=np.float32)
+
+
 def augment_slice(
     image: np.ndarray,
     label: Optional[np.ndarray],
@@ -356,6 +384,10 @@ class UnpairedSlices(Dataset):
 
     Items are keyed ``(epoch, index)``; ``length`` (default ``max(len(A), len(B))``, the
     reference's epoch) may be larger for a fixed number of steps per epoch.
+
+    When ``a`` is a :class:`PairedSliceSet` the item also holds ``A_paired``: the same patient's
+    slice of the other modality (e.g. the phantom's CT on the MR grid), cropped and flipped
+    together with ``A`` (both are stacked into one array before :func:`augment_slice`).
     """
 
     def __init__(self, a: SliceSet, b: SliceSet, aug: AugmentSettings, seed: int, label_a: bool = False,
@@ -371,11 +403,18 @@ class UnpairedSlices(Dataset):
         rng = np.random.default_rng([self.seed, int(epoch), int(i)])
         ia = int(i) % len(self.a)
         ib = int(rng.integers(len(self.b)))
+        paired = isinstance(self.a, PairedSliceSet)
+        a_src = self.a.image(ia)
+        if paired:
+            a_src = np.concatenate([a_src, self.a.target(ia)], axis=0)
         a_img, a_lab = augment_slice(
-            self.a.image(ia), self.a.label(ia) if self.label_a else None, rng, self.aug.load_size, self.aug.crop_size, self.aug.flip
+            a_src, self.a.label(ia) if self.label_a else None, rng, self.aug.load_size, self.aug.crop_size, self.aug.flip
         )
         b_img, _ = augment_slice(self.b.image(ib), None, rng, self.aug.load_size, self.aug.crop_size, self.aug.flip)
         out = {"A": a_img, "B": b_img}
+        if paired:
+            c = self.a.channels
+            out["A"], out["A_paired"] = a_img[:c].contiguous(), a_img[c:].contiguous()
         if a_lab is not None:
             out["A_label"] = a_lab
         return out

@@ -71,7 +71,8 @@ def export_one(name: str) -> dict:
     bundle = os.path.join(RESOURCES, "Models", cfg.export.id)
     os.makedirs(os.path.dirname(bundle), exist_ok=True)
     export_checkpoint(os.path.join(run_dir(name), "checkpoints", "last.pt"), bundle,
-                      eval_root=HELDOUT, eval_cases=HELDOUT_CASES, overwrite=True)
+                      eval_root=HELDOUT, eval_cases=HELDOUT_CASES, overwrite=True,
+                      description=cfg.export.description)  # the config's current text, not the one in the checkpoint
     entry = registry_entry(bundle, "Models/{}".format(cfg.export.id))
     update_registry(os.path.join(RESOURCES, "Models.json"), [entry])
     return entry

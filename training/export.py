@@ -149,6 +149,9 @@ def export_checkpoint(
             "crop_size": cfg.data.crop_size,
             "load_size": cfg.data.load_size,
             "learning_rate": cfg.train.lr,
+            **({"lambda_paired": cfg.train.lambda_paired,
+                "paired_note": "supervised L1 term on phantom MRI/CT pairs (not the paper's unpaired method)"}
+               if cfg.task == "cyclegan" and cfg.train.lambda_paired > 0 else {}),
             "wall_time_s": round(float(ckpt.get("wall_time_s", 0.0)), 1),
             "device": "{} ({})".format(ckpt.get("device", "?"), ckpt.get("device_name", "?")),
             "width_note": e.width_note or _paper_width_note(cfg),
