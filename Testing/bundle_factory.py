@@ -12,16 +12,22 @@ SEQUENCES = {"t1_in": "T1 in-phase", "t1_opp": "T1 opposed-phase", "t2": "T2", "
 
 
 def make_test_bundle(folder, direction="MR->CT", inputs=("t1_in", "t1_opp"), spacing=(None, None, None),
-                     seed=0, onnx=True, model_id=None):
-    """Write a bundle with a small random network; returns the verified Bundle."""
+                     seed=0, onnx=True, model_id=None, ngf=4, n_blocks=1, unet_channels=(4, 8, 16),
+                     unet_strides=(2, 2), num_res_units=1):
+    """Write a bundle with a small random network; returns the verified Bundle.
+
+    ``ngf``/``n_blocks`` size the ResNet generator (64 and 9 give the paper's network);
+    ``unet_channels``/``unet_strides``/``num_res_units`` size the liver U-Net
+    ((16, 32, 64, 128, 256), (2, 2, 2, 2), 2 give the library default).
+    """
     os.makedirs(folder, exist_ok=True)
     torch.manual_seed(seed)
     if direction == "MR->LIVER":
-        cfg = NetworkConfig(kind="unet", in_channels=len(inputs), out_channels=2, channels=(4, 8, 16), strides=(2, 2),
-                            num_res_units=1)
+        cfg = NetworkConfig(kind="unet", in_channels=len(inputs), out_channels=2, channels=tuple(unet_channels),
+                            strides=tuple(unet_strides), num_res_units=num_res_units)
         output = {"modality": "LABEL", "labels": {"1": "liver"}}
     else:
-        cfg = NetworkConfig(kind="resnet_generator", in_channels=len(inputs), out_channels=1, ngf=4, n_blocks=1)
+        cfg = NetworkConfig(kind="resnet_generator", in_channels=len(inputs), out_channels=1, ngf=ngf, n_blocks=n_blocks)
         output = ({"modality": "CT", "unit": "HU", "range": [-1024, 3071]} if direction == "MR->CT"
                   else {"modality": "MR", "unit": "a.u."})
     net = build_network(cfg, init=True)
