@@ -177,7 +177,10 @@ def bench_throughput(label, bundle, images, body, rounds, batch, warmup=False):
     for name in models:
         s = summarise(samples[name])
         best = min(samples[name], key=lambda q: q["wall_s"])
+        per_round = [q["wall_s"] for q in samples["reference loop"]]
+        paired = sorted(per_round[i] / q["wall_s"] for i, q in enumerate(samples[name]))
         row = dict(s, slices_per_s=z / s["best_wall_s"], ratio=(z / s["best_wall_s"]) / ref_rate,
+                   ratio_per_round=paired, ratio_median_per_round=paired[len(paired) // 2],
                    network_slices_per_s=z / best["network_s"], network_ratio=(z / best["network_s"]) / ref_rate,
                    prepare_s=best["prepare_s"], restore_s=best["restore_s"], batch=best["batch"],
                    load_s=load_s[name], path=getattr(models[name].runner, "path", "?"))
@@ -189,13 +192,15 @@ def bench_throughput(label, bundle, images, body, rounds, batch, warmup=False):
 
 def print_table(label, out):
     print(f"\n  {label}: {out['slices']} slices, model grid {out['model_grid']}")
-    print(f"  {'configuration':34s} {'slices/s':>9s} {'x ref':>6s} {'net sl/s':>9s} {'x ref':>6s} {'batch':>5s} "
-          f"{'load':>5s} {'mean|dHU|':>9s} {'p99':>7s} {'max':>7s}")
+    print("  (x ref: best vs best; paired: median over rounds of the ratio to the same round's reference loop)")
+    print(f"  {'configuration':34s} {'slices/s':>9s} {'x ref':>6s} {'paired':>6s} {'net sl/s':>9s} {'x ref':>6s} "
+          f"{'batch':>5s} {'load':>5s} {'mean|dHU|':>9s} {'p99':>7s} {'max':>7s}")
     for name, row in out["configs"].items():
         g = row.get("vs_fp32_eager_in_body")
         gs = f"{g['mean_hu']:9.3f} {g['p99_hu']:7.2f} {g['max_hu']:7.2f}" if g else f"{'':9s} {'':7s} {'':7s}"
         net = f"{row.get('network_slices_per_s', row['slices_per_s']):9.2f} {row.get('network_ratio', 1.0):6.2f}"
-        print(f"  {name:34s} {row['slices_per_s']:9.2f} {row['ratio']:6.2f} {net} {row.get('batch', 1):5d} "
+        print(f"  {name:34s} {row['slices_per_s']:9.2f} {row['ratio']:6.2f} {row.get('ratio_median_per_round', 1.0):6.2f} "
+              f"{net} {row.get('batch', 1):5d} "
               f"{row['load_at_best']:5.2f} {gs}")
 
 def bench_variants(net, x, rounds, batch, threads, with_compile):
@@ -285,17 +290,20 @@ def bench_variants(net, x, rounds, batch, threads, with_compile):
                         [{"wall_s": dt, "cpu_s": cpu, "load": la}])
                     print(f"  {nt} thr round {r + 1} {name:44s} {dt:7.2f} s wall {cpu:7.2f} s cpu load {la}", flush=True)
         torch.set_num_threads(threads)
-    ref_rate = batch / summarise(results["eager no_grad batch 1 (reference)"])["best_wall_s"]
+    ref_samples = results["eager no_grad batch 1 (reference)"]
+    ref_rate = batch / summarise(ref_samples)["best_wall_s"]
     table = {}
-    print(f"\n  {'variant':58s} {'slices/s':>9s} {'x ref':>6s} {'load':>5s} {'cpu/wall':>8s}")
+    print(f"\n  {'variant':58s} {'slices/s':>9s} {'x ref':>6s} {'paired':>6s} {'load':>5s} {'cpu/wall':>8s}")
     for name, samples in results.items():
         if not samples:
             continue
         s = summarise(samples)
         rate = batch / s["best_wall_s"]
-        table[name] = dict(s, slices_per_s=rate, ratio=rate / ref_rate)
-        print(f"  {name:58s} {rate:9.2f} {rate / ref_rate:6.2f} {s['load_at_best']:5.2f} "
-              f"{s['cpu_s_at_best'] / s['best_wall_s']:8.2f}")
+        paired = sorted(ref_samples[i]["wall_s"] / q["wall_s"] for i, q in enumerate(samples))
+        table[name] = dict(s, slices_per_s=rate, ratio=rate / ref_rate, ratio_per_round=paired,
+                           ratio_median_per_round=paired[len(paired) // 2])
+        print(f"  {name:58s} {rate:9.2f} {rate / ref_rate:6.2f} {paired[len(paired) // 2]:6.2f} "
+              f"{s['load_at_best']:5.2f} {s['cpu_s_at_best'] / s['best_wall_s']:8.2f}")
     return {"batch": batch, "variants": table, "setup_s": setup_info}
 
 def bench_e2e(label, gen_bundle, liver_bundle, mr_in, mr_opp, rounds, warmup=False):

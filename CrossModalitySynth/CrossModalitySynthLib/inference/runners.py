@@ -8,14 +8,18 @@ Paths (``runner.path`` names the one in use):
   ``torch.inference_mode`` (bf16 through ``torch.autocast``). The reference path, and the path for
   every network other than the ResNet generator and for CUDA.
 - ``optimised-fp32``: ResNet generator on the CPU, same arithmetic as eager fp32 up to float
-  rounding (measured max |difference| about 0.1 HU, see the README's engine speed section):
-  the residual-block 3x3 convolutions as Winograd F(4x4, 3x3) (4x fewer multiplications, batched
-  as 36 GEMMs), transposed and final convolutions on channels-last tensors (oneDNN is 2-3x faster
-  there), biases that InstanceNorm cancels dropped, InstanceNorm computed in place.
-- ``optimised-bf16``: ResNet generator on the CPU with its convolutions in bfloat16 on
-  channels-last tensors (AMX where the CPU has it) and InstanceNorm, residual sums, first and last
-  layer in float32. Faster, and closer to fp32 than autocast, but it does NOT pass the engine's bf16
-  quality gate (mean |sCT difference| < 1 HU, 99th percentile < 5 HU): opt-in only.
+  rounding (measured max |difference| about 0.1 HU): the residual-block 3x3 convolutions as
+  Winograd F(4x4, 3x3) (4x fewer multiplications, as 36 GEMMs per convolution), activations
+  channels-last (NHWC) from the first downsampling on (oneDNN's strided and transposed
+  convolutions are 2-3x faster there), the final 7x7 convolution to 1-3 channels as one GEMM and
+  49 shifted sums (oneDNN is slow for so few output channels), biases that InstanceNorm cancels
+  dropped, InstanceNorm in place, reused work buffers, and batches cut into cache-sized chunks
+  (one 256 x 256 slice at a time for the paper-size network: faster than big batches here).
+- ``optimised-bf16``: the same network with its convolutions in bfloat16 on channels-last tensors
+  (AMX where the CPU has it) and InstanceNorm, residual sums, the first and the last layer in
+  float32. Faster and closer to fp32 than autocast, but on the paper-size network it is far
+  outside the engine's bf16 quality gate (mean |sCT difference| < 1 HU, 99th percentile < 5 HU;
+  see :mod:`.precision`): opt-in only.
 
 ``CMSYNTH_TORCH_OPTIMIZE=0`` in the environment (or ``optimize=False``) forces the eager path.
 """
@@ -218,10 +222,10 @@ class WinogradReflectConv3x3:
         torch.mm(self.BB, d.view(36, nt * c), out=v)
         v3 = v.view(36, nt, c)
         m = self.ws.get("wino_m", (36, nt, k))
-        if nt * c * k >= (1 << 24):
-            for i in range(36):  # for big GEMMs 36 plain calls beat one bmm (measured)
+        if torch.get_num_threads() == 1 and nt * c * k >= (1 << 24):
+            for i in range(36):  # one thread, big GEMMs: 36 plain calls beat one bmm (measured)
                 torch.mm(v3[i], self.U[i], out=m[i])
-        else:
+        else:  # several threads: bmm hands whole GEMMs to threads (about 15-25 % faster here)
             torch.bmm(v3, self.U, out=m)
         y = self.ws.get("wino_y", (16, nt * k))
         torch.mm(self.AA, m.view(36, nt * k), out=y)
@@ -313,7 +317,7 @@ class FastResnetGenerator:
 
     #: Workspace budget of one internal chunk of slices (Winograd tiles of the residual stage):
     #: bigger chunks are not faster for big slices, but small networks want whole batches.
-    chunk_bytes = 64 * 1024 * 1024
+    chunk_bytes = 16 * 1024 * 1024
 
     def chunk_size(self, x) -> int:
         h, w = -(-int(x.shape[2]) // 4), -(-int(x.shape[3]) // 4)
