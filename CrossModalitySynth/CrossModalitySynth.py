@@ -93,7 +93,7 @@ class CrossModalitySynthParameterNode:
     outputSegmentation: vtkMRMLSegmentationNode
     showCompare: bool = True
     device: Annotated[str, Choice(["auto", "CPU", "GPU"])] = "auto"
-    precision: Annotated[str, Choice(["fp32", "bf16"])] = "fp32"
+    precision: Annotated[str, Choice(["auto", "fp32", "bf16"])] = "auto"
     evalSynthetic: vtkMRMLScalarVolumeNode
     evalReference: vtkMRMLScalarVolumeNode
     evalMask: Union[vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode]
@@ -718,7 +718,9 @@ class CrossModalitySynthLogic(ScriptedLoadableModuleLogic):
 
     @staticmethod
     def resultText(result) -> str:
-        text = "Done in {:.1f} s: '{}'".format(result.seconds, result.volume_node.GetName())
+        precision = (result.summary or {}).get("precision")
+        text = "Done in {:.1f} s{}: '{}'".format(result.seconds, " ({})".format(precision) if precision else "",
+                                                 result.volume_node.GetName())
         if result.segmentation_node is not None:
             text += " and '{}' ({} liver voxels)".format(result.segmentation_node.GetName(), result.liver_voxels)
         warnings = (result.summary or {}).get("warnings") or []

@@ -13,12 +13,14 @@ SEQUENCES = {"t1_in": "T1 in-phase", "t1_opp": "T1 opposed-phase", "t2": "T2", "
 
 def make_test_bundle(folder, direction="MR->CT", inputs=("t1_in", "t1_opp"), spacing=(None, None, None),
                      seed=0, onnx=True, model_id=None, ngf=4, n_blocks=1, unet_channels=(4, 8, 16),
-                     unet_strides=(2, 2), num_res_units=1):
+                     unet_strides=(2, 2), num_res_units=1, output_scale=1.0):
     """Write a bundle with a small random network; returns the verified Bundle.
 
     ``ngf``/``n_blocks`` size the ResNet generator (64 and 9 give the paper's network);
     ``unet_channels``/``unet_strides``/``num_res_units`` size the liver U-Net
     ((16, 32, 64, 128, 256), (2, 2, 2, 2), 2 give the library default).
+    ``output_scale`` multiplies the last convolution's weights and bias: a ResNet generator with
+    0.01 stays near 0 HU and its bf16 output within the bf16 quality gate (random weights at 1 fail it).
     """
     os.makedirs(folder, exist_ok=True)
     torch.manual_seed(seed)
@@ -31,6 +33,12 @@ def make_test_bundle(folder, direction="MR->CT", inputs=("t1_in", "t1_opp"), spa
         output = ({"modality": "CT", "unit": "HU", "range": [-1024, 3071]} if direction == "MR->CT"
                   else {"modality": "MR", "unit": "a.u."})
     net = build_network(cfg, init=True)
+    if output_scale != 1.0:
+        last = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d)][-1]
+        with torch.no_grad():
+            last.weight.mul_(output_scale)
+            if last.bias is not None:
+                last.bias.mul_(output_scale)
     torch.save(net.state_dict(), os.path.join(folder, "weights.pt"))
     if onnx:
         export_onnx(net, os.path.join(folder, "model.onnx"), len(inputs), example_hw=(32, 32))

@@ -98,6 +98,9 @@ def test_run_one_case_with_reference(tmp_path, cli, phantom, models):
     m = summary["metrics"]
     assert m["mae_hu"] > 0 and np.isfinite(m["psnr_db"]) and -1 <= m["ssim"] <= 1
     assert summary["timings_s"]["total"] > 0 and "liver_volume_ml" in summary
+    # no bf16 gate in these bundles: auto runs fp32 and says why
+    assert summary["precision"] == "fp32" and "no bf16 gate" in summary["precision_reason"]
+    assert summary["liver_model"]["precision"] == "fp32"
 
 
 def test_batch_runs_then_skips_finished(tmp_path, cli, phantom, models):

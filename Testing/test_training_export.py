@@ -55,6 +55,14 @@ def test_export_matches_checkpoint_torch_and_onnx(tmp_path, cyclegan_run, traini
     held = spec["metrics"]["held_out_phantom"]
     assert held["cases"] == VAL_CASES
     assert held["sct_mae_hu"] == pytest.approx(spec["metrics"]["validation"]["sct_mae_hu"], rel=1e-4)
+    # the bf16 quality gate, measured on the same held-out cases, is recorded for --precision auto
+    from CrossModalitySynthLib.inference.precision import passes_gate
+    from training.export import measure_gate
+
+    gate = spec["metrics"]["bf16_gate"]
+    assert gate["device"] == "cpu" and gate["cases"] == VAL_CASES and gate["voxels"] > 0
+    assert gate["passed"] is passes_gate(gate) and gate["runner_path"].endswith("bf16")
+    assert measure_gate(out, training_phantom, VAL_CASES) == gate
 
     # same outputs as the checkpoint's G_A, in torch and in ONNX Runtime
     ck = load_checkpoint(cyclegan_run.checkpoint)
@@ -102,6 +110,7 @@ def test_export_reverse_generator_and_registry_entry(tmp_path, cyclegan_run):
     assert spec["direction"] == "CT->MR" and spec["inputs"][0]["name"] == "ct"
     assert spec["output"]["modality"] == "MR" and spec["output"]["sequences"] == ["t1_in", "t1_opp"]
     assert spec["network"]["in_channels"] == 1 and spec["network"]["out_channels"] == 2
+    assert "bf16_gate" not in spec["metrics"]
     entry = registry_entry(out, "Models/rev")
     assert entry["size"] == bundle_size(out) and len(entry["sha256"]) == 64
     models = str(tmp_path / "Models.json")
@@ -121,6 +130,7 @@ def test_unet_export(tmp_path, training_phantom, training_cache):
     assert b.direction == "MR->LIVER" and b.spec["output"] == {"modality": "LABEL", "labels": {"1": "liver"}}
     held = b.spec["metrics"]["held_out_phantom"]
     assert {"liver_dice", "liver_iou", "liver_hd95_mm"} <= set(held) and held["n_cases"] == 2
+    assert "bf16_gate" not in b.spec["metrics"]  # the gate is in HU: MR->CT bundles only
     x = torch.rand(1, 1, 32, 48) * 2 - 1
     import onnxruntime as ort
 

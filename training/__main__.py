@@ -48,7 +48,8 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--version", help="bundle version (default: export.version)")
     e.add_argument("--description", help="bundle description (default: export.description)")
     e.add_argument("--network", choices=["A", "B"], default="A", help="A: G_A (default); B: the reverse generator")
-    e.add_argument("--eval-root", help="phantom folder with held-out cases: record their metrics in the spec")
+    e.add_argument("--eval-root", help="phantom folder with held-out cases: record their metrics (and, for MR->CT, "
+                   "the bf16 quality gate read by --precision auto) in the spec")
     e.add_argument("--eval-cases", help="comma-separated held-out case names (e.g. case_000,case_001,case_002)")
     e.add_argument("--no-onnx", action="store_true", help="do not write model.onnx")
     e.add_argument("--overwrite", action="store_true", help="replace an existing bundle folder")

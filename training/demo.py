@@ -6,18 +6,26 @@
    (seeds 9000-9002) under ``demo_output/training/``;
 2. ``train``: the four ``training/configs/demo_*.yaml`` runs one after another;
 3. ``export``: each final checkpoint -> ``Resources/Models/<id>/`` with its held-out phantom
-   metrics (measured by loading the written bundle like the inference engine), and the
+   metrics (measured by loading the written bundle like the inference engine; for the MR->CT
+   models also the bf16 quality gate that ``--precision auto`` reads), and the
    ``Resources/Models.json`` entries (sha256 of each spec.json, total size).
 
 ``python -m training.demo train t2`` or ``export essnet`` redo one model.
+
+``python -m training.demo gate [t1dual t2]`` measures the bf16 quality gate of the already exported
+MR->CT demo bundles on the held-out cases (written first if missing) and records it in their
+``spec.json`` (``metrics.bf16_gate``; the weights are not touched), then updates their
+``Resources/Models.json`` entries (sha256 of spec.json, size). Run it again after a change to the
+bf16 runner: ``--precision auto`` uses bf16 only with a passing record for the runner in use.
+``--resources`` and ``--heldout`` point it at other folders.
 """
 
 import argparse
 import os
 import sys
-from typing import List
+from typing import List, Sequence
 
-from CrossModalitySynthLib.errors import CMSynthError
+from CrossModalitySynthLib.errors import CMSynthError, ConfigError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BASE = os.path.join("demo_output", "training")
@@ -31,16 +39,18 @@ MODELS = {
     "essnet": "demo_ct_to_t1in_essnet.yaml",
     "unet": "demo_liver_unet_t1in.yaml",
 }
+#: The MR->CT demo models, the ones with a bf16 quality gate.
+GATED = ("t1dual", "t2")
 
 
-def _config(name: str):
+def _config(name: str, check_paths: bool = True):
     from .config import load_config
     import yaml
 
     path = os.path.join(ROOT, "training", "configs", MODELS[name])
     with open(path, "r", encoding="utf-8") as f:
         task = yaml.safe_load(f)["task"]
-    return load_config(path, task)
+    return load_config(path, task, check_paths=check_paths)
 
 
 def make_data(n_train: int = 12) -> None:
@@ -48,8 +58,15 @@ def make_data(n_train: int = 12) -> None:
 
     if not os.path.isdir(TRAIN):
         write_cases(TRAIN, n_cases=n_train, seed=1000, size="small")
-    if not os.path.isdir(HELDOUT):
-        write_cases(HELDOUT, n_cases=len(HELDOUT_CASES), seed=9000, size="small")
+    make_heldout()
+
+
+def make_heldout(heldout: str = HELDOUT) -> None:
+    """The held-out cases (seeds 9000-9002, small), written when ``heldout`` does not exist."""
+    from CrossModalitySynthLib.phantom import write_cases
+
+    if not os.path.isdir(heldout):
+        write_cases(heldout, n_cases=len(HELDOUT_CASES), seed=9000, size="small")
 
 
 def run_dir(name: str) -> str:
@@ -78,12 +95,54 @@ def export_one(name: str) -> dict:
     return entry
 
 
+def gate_one(name: str, resources: str = RESOURCES, heldout: str = HELDOUT,
+             cases: Sequence[str] = tuple(HELDOUT_CASES)) -> dict:
+    """Measure the bf16 gate of an exported MR->CT demo bundle, rewrite its spec.json (weights
+    untouched) and its Models.json entry; returns the gate record."""
+    from CrossModalitySynthLib.inference.precision import bundle_gate, merge_gate
+    from CrossModalitySynthLib.registry import load_bundle, write_bundle_spec
+
+    from .export import measure_gate, registry_entry, update_registry
+
+    if name not in GATED:
+        raise ConfigError("The bf16 gate is measured on the MR->CT demo models ({}) only, not {}.".format(
+            ", ".join(GATED), name))
+    bundle_id = _config(name, check_paths=False).export.id  # the training data need not exist
+    folder = os.path.join(resources, "Models", bundle_id)
+    bundle = load_bundle(folder)  # verified: the weights are the ones the spec pins
+    if bundle.direction != "MR->CT":
+        raise ConfigError("{} is a {} bundle; the bf16 gate is measured on MR->CT bundles only.".format(
+            bundle_id, bundle.direction))
+    make_heldout(heldout)
+    record = measure_gate(folder, heldout, list(cases))
+    spec = dict(bundle.spec)
+    spec["metrics"] = dict(spec.get("metrics") or {})
+    spec["metrics"]["bf16_gate"] = merge_gate(bundle_gate(bundle.spec), record)
+    present = {os.path.relpath(os.path.join(r, f), folder).replace(os.sep, "/")
+               for r, _, fs in os.walk(folder) for f in fs}
+    extra = sorted(f for f in present if f != "spec.json" and not f.startswith(".") and f not in spec["files"])
+    if extra:  # write_bundle_spec would pin them too
+        raise ConfigError("{} holds files its spec does not list ({}); remove them and run the gate again.".format(
+            folder, ", ".join(extra)))
+    write_bundle_spec(folder, spec)
+    update_registry(os.path.join(resources, "Models.json"), [registry_entry(folder, "Models/{}".format(bundle_id))])
+    return record
+
+
 def main(argv: List[str] = None) -> int:
     p = argparse.ArgumentParser(prog="python -m training.demo", description=__doc__.splitlines()[0])
-    p.add_argument("step", choices=["data", "train", "export", "all"])
-    p.add_argument("models", nargs="*", help="any of {} (default: all four)".format(", ".join(MODELS)))
+    p.add_argument("step", choices=["data", "train", "export", "gate", "all"],
+                   help="gate: re-measure the bf16 quality gate of the exported MR->CT bundles and rewrite only their "
+                        "spec.json and Models.json entries (export already measures it)")
+    p.add_argument("models", nargs="*", help="any of {} (default: all four; gate: {})".format(
+        ", ".join(MODELS), ", ".join(GATED)))
+    p.add_argument("--resources", default=RESOURCES,
+                   help="gate: folder with Models.json and Models/<id>/ (default: the extension's Resources)")
+    p.add_argument("--heldout", default=HELDOUT, help="gate: held-out phantom cases (default: {})".format(HELDOUT))
+    p.add_argument("--cases", default=",".join(HELDOUT_CASES),
+                   help="gate: comma-separated held-out case folders (default: {})".format(",".join(HELDOUT_CASES)))
     args = p.parse_args(argv)
-    names = args.models or list(MODELS)
+    names = args.models or (list(GATED) if args.step == "gate" else list(MODELS))
     unknown = [n for n in names if n not in MODELS]
     if unknown:
         p.error("unknown model(s) {}; use {}".format(", ".join(unknown), ", ".join(MODELS)))
@@ -97,6 +156,13 @@ def main(argv: List[str] = None) -> int:
             for n in names:
                 e = export_one(n)
                 print("{id}: {size} bytes, sha256(spec.json) {sha256}".format(**e))
+        if args.step == "gate":
+            cases = [c for c in args.cases.split(",") if c]
+            for n in names:
+                r = gate_one(n, args.resources, args.heldout, cases)
+                print("{}: bf16 gate {} on {} ({}, runner {}): mean {:.3f} HU, p99 {:.3f} HU, max {:.1f} HU".format(
+                    n, "passed" if r["passed"] else "FAILED", r["device"], r.get("cpu_bf16", ""), r["runner_path"],
+                    r["mean_hu"], r["p99_hu"], r["max_hu"]))
     except CMSynthError as exc:
         print("error: {}".format(exc), file=sys.stderr)
         return 1

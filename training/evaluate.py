@@ -144,9 +144,20 @@ def load_bundle_network(folder: str, device: torch.device = torch.device("cpu"))
     return bundle, net, ModelGridSpec.from_dict(bundle.spec["preprocessing"])
 
 
+def phantom_gate_cases(dataset_root: str, cases: Sequence[str],
+                       input_names: Sequence[str]) -> List[Tuple[List[sitk.Image], sitk.Image]]:
+    """``[(MRI input images in ``input_names`` order, body mask), ...]`` of phantom cases, loaded as
+    :func:`evaluate_bundle` loads them: the cases of a bf16 quality gate."""
+    out = []
+    for case in cases:
+        images, _, _ = load_case(CaseRef("phantom", dataset_root, case, "MR", tuple(input_names)), with_label=False)
+        out.append((images, read_volume(os.path.join(dataset_root, case, "body.nii.gz"))))
+    return out
+
+
 def evaluate_bundle(folder: str, dataset_root: str, cases: Sequence[str], device: str = "cpu",
                     threads: Optional[int] = None) -> Dict[str, float]:
-    """Held-out phantom metrics of a bundle, run by the inference engine (the numbers its spec records).
+    """Held-out phantom metrics of a bundle, run by the inference engine in fp32 (the numbers its spec records).
 
     MR->CT: ``sct_mae_hu`` (inside ``body``, against ``ct_on_mr``) and, for scale,
     ``water_baseline_mae_hu`` (a constant 0 HU inside the body); CT->MR: ``smr_mae`` (the
@@ -158,7 +169,8 @@ def evaluate_bundle(folder: str, dataset_root: str, cases: Sequence[str], device
     from CrossModalitySynthLib.preprocess import mr_scale
     from CrossModalitySynthLib.registry import load_bundle
 
-    model = load_model(load_bundle(folder), EngineOptions(device=device, threads=threads, force=True))
+    # fp32 always: the recorded metrics must not depend on the CPU the export ran on
+    model = load_model(load_bundle(folder), EngineOptions(device=device, precision="fp32", threads=threads, force=True))
     spec = model.spec
     names = [i["name"] for i in spec["inputs"]]
     direction = spec["direction"]

@@ -10,7 +10,9 @@ renamed to ``BUNDLE`` only when complete:
   files by sha256): direction, inputs, output, network, preprocessing (the model grid used in
   training), training (data, epochs, steps, wall time, device, width note), metrics (the last
   validation and, with ``--eval-root``, held-out phantom metrics measured by loading the written
-  bundle exactly as the inference engine does), licence, description.
+  bundle exactly as the inference engine does; for MR->CT models also ``bf16_gate``, the bf16
+  quality gate measured on the same held-out cases, which decides whether ``--precision auto``
+  may run the bundle in bf16), licence, description.
 
 The deployable network is ``G_A`` (A -> B: MR->CT for a cyclegan MR->CT run, CT->MR for EssNet)
 or, with ``--network B``, the reverse generator; the U-Net for ``unet`` runs.
@@ -84,6 +86,28 @@ def verify_onnx(net: torch.nn.Module, path: str, in_channels: int, hw: int, seed
     if got.shape != ref.shape or not diff <= ONNX_TOLERANCE:
         raise OutputError("The ONNX export differs from the torch network (max difference {:.3g}); not writing the bundle.".format(diff))
     return diff
+
+
+def measure_gate(folder: str, dataset_root: str, cases: Sequence[str], threads: Optional[int] = None) -> Dict[str, Any]:
+    """The bf16 quality gate of the MR->CT bundle in ``folder`` on held-out phantom ``cases``.
+
+    The cases are loaded like the held-out evaluation loads them (the bundle's MRI inputs, the
+    ``body`` mask); see :func:`CrossModalitySynthLib.inference.precision.measure_bf16_gate`.
+    """
+    from CrossModalitySynthLib.inference.precision import measure_bf16_gate
+    from CrossModalitySynthLib.registry import load_bundle
+
+    from .evaluate import phantom_gate_cases
+
+    bundle = load_bundle(folder)
+    names = [i["name"] for i in bundle.spec["inputs"]]
+    record = measure_bf16_gate(bundle, phantom_gate_cases(dataset_root, cases, names), names=list(cases),
+                               threads=threads)
+    provenance = _phantom_provenance({"dataset": "phantom", "root": dataset_root, "mr_cases": list(cases)})
+    seeds = provenance.get("mr_phantom_seeds")
+    if seeds:
+        record["phantom_seeds"] = seeds
+    return record
 
 
 def export_checkpoint(
@@ -188,6 +212,8 @@ def export_checkpoint(
             held["data"] = "digital phantom ({}): full volumes run by the inference engine (prepare -> network -> restore)".format(
                 os.path.basename(os.path.abspath(eval_root)))
             spec["metrics"]["held_out_phantom"] = held
+            if spec["direction"] == "MR->CT":
+                spec["metrics"]["bf16_gate"] = measure_gate(tmp, eval_root, cases)
             write_bundle_spec(tmp, spec)
         os.chmod(tmp, 0o755)
         if os.path.exists(out):
@@ -229,15 +255,16 @@ def registry_entry(folder: str, path_in_registry: str) -> Dict[str, Any]:
 
 
 def update_registry(models_json: str, entries: List[Dict[str, Any]]) -> None:
-    """Insert or replace ``entries`` (by id) in a Models.json file, atomically."""
+    """Replace ``entries`` (by id, in place) or append them to a Models.json file, atomically."""
     import json
 
     data = {"models": []}
     if os.path.isfile(models_json):
         with open(models_json, "r", encoding="utf-8") as f:
             data = json.load(f)
-    models = [m for m in data.get("models", []) if m.get("id") not in {e["id"] for e in entries}]
-    models.extend(entries)
+    new = {e["id"]: e for e in entries}
+    models = [new.pop(m.get("id"), m) for m in data.get("models", [])]
+    models.extend(new.values())
     data["models"] = models
     tmp = models_json + ".tmp"
     with open(tmp, "w", encoding="utf-8") as f:

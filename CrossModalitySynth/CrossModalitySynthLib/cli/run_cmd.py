@@ -17,7 +17,8 @@ def register(sub) -> None:
         "or for every case of --batch (a folder of case folders named <case>/<input name>.nii.gz, e.g. "
         "t1_in.nii.gz, t1_opp.nii.gz, or a CSV with columns case_id,<input names>[,reference_ct]). "
         "Each case folder gets synthetic.nii.gz, liver.nii.gz, liver.seg.nrrd, overlay_{axial,coronal,sagittal}.png "
-        "and summary.json (timings; MAE/PSNR/SSIM when a reference CT is given). Batch runs skip cases that "
+        "and summary.json (timings, the precision used and why; MAE/PSNR/SSIM when a reference CT is given). "
+        "Batch runs skip cases that "
         "already have a summary.json and write batch_summary.csv.",
     )
     p.add_argument("inputs", nargs="*", metavar="INPUT", help="input volume(s) of one case, in the model's input order")
@@ -78,6 +79,8 @@ def _print_summary(out, s) -> None:
         m = s["metrics"]
         print(f"  vs reference CT      MAE {m['mae_hu']} HU, PSNR {m['psnr_db']} dB, SSIM {m['ssim']} (inside the body)")
     print(f"  time                 {s['timings_s']['total']} s on {s['device']}")
+    if "precision" in s:
+        print(f"  precision            {s['precision']} ({s['precision_reason']})")
     for w in s["warnings"]:
         print(f"  warning: {w}")
 

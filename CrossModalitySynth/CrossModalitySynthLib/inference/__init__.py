@@ -1,7 +1,7 @@
 """The inference engine: model bundle + input volumes -> output volume on the input's exact grid.
 
     bundle spec -> check inputs -> prepare (reorient, resample, normalise, pad)
-    -> network on batches of slices (torch or ONNX Runtime; fp32 or bf16; CPU or CUDA)
+    -> network on batches of slices (torch or ONNX Runtime; fp32 or bf16, "auto" per bundle; CPU or CUDA)
     -> restore (de-normalise, un-pad, back onto the input grid)
 
 :func:`synthesize` returns a synthetic CT (or MRI), :func:`segment` a liver label map. Long work

@@ -3,7 +3,7 @@
 from ..errors import ConfigError
 
 DEVICES = ("auto", "cpu", "cuda")
-PRECISIONS = ("fp32", "bf16")
+PRECISIONS = ("auto", "fp32", "bf16")  # auto: see inference/precision.py
 BACKENDS = ("torch", "onnx")
 
 
@@ -22,6 +22,7 @@ def resolve_device(device: str) -> str:
 
 
 def check_precision(precision: str) -> str:
+    """"auto", "fp32" or "bf16" (auto is resolved per bundle by :func:`.precision.resolve_precision`)."""
     if precision not in PRECISIONS:
         raise ConfigError(f"Unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}.")
     return precision

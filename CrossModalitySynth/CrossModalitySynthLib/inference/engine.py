@@ -19,6 +19,7 @@ from ..registry import Bundle
 from .cancel import CancelToken
 from .device import check_backend, check_precision, resolve_device
 from .memory import choose_batch_size
+from .precision import confirm_runner, resolve_precision
 from .progress import ProgressCallback
 from .runners import OnnxRunner, TorchRunner
 
@@ -32,8 +33,10 @@ class EngineOptions:
 
     Attributes:
         device: "auto" (CUDA when usable), "cpu" or "cuda".
-        precision: "fp32" or "bf16" (torch autocast; see the README for its measured accuracy).
-        backend: "torch" or "onnx" (ONNX Runtime, fp32).
+        precision: "auto" (default), "fp32" or "bf16". auto runs bf16 only where the bundle records a
+            passing bf16 quality gate for this device type and the device has native bf16, else
+            fp32 (rule and measurements: :mod:`.precision`); the loaded model says which and why.
+        backend: "torch" or "onnx" (ONNX Runtime, fp32 only: auto means fp32 there).
         batch_size: slices per batch; None picks the largest that fits ``memory_budget_mb``.
         memory_budget_mb: memory the run may use; None = a quarter of free RAM (max 4 GiB) on
             CPU, half of free GPU memory on CUDA.
@@ -42,7 +45,7 @@ class EngineOptions:
     """
 
     device: str = "auto"
-    precision: str = "fp32"
+    precision: str = "auto"
     backend: str = "torch"
     batch_size: Optional[int] = None
     memory_budget_mb: Optional[float] = None
@@ -52,7 +55,11 @@ class EngineOptions:
 
 @dataclass
 class LoadedModel:
-    """A bundle with its network ready to run."""
+    """A bundle with its network ready to run.
+
+    ``precision`` is the precision actually used ("fp32" or "bf16", ``options.precision`` resolved)
+    and ``precision_reason`` says why, in a few words.
+    """
 
     bundle: Bundle
     options: EngineOptions
@@ -60,6 +67,8 @@ class LoadedModel:
     runner: object
     grid_spec: ModelGridSpec
     weights_bytes: int
+    precision: str = "fp32"
+    precision_reason: str = ""
 
     @property
     def spec(self) -> dict:
@@ -84,10 +93,14 @@ class EngineResult:
     batch_size: int = 0
     device: str = "cpu"
     slices: int = 0
+    precision: str = "fp32"
 
 
 def load_model(bundle: Bundle, options: Optional[EngineOptions] = None) -> LoadedModel:
-    """Build the bundle's network and load its verified weights (or open its ONNX file)."""
+    """Build the bundle's network and load its verified weights (or open its ONNX file).
+
+    ``options.precision`` "auto" is resolved here, from the bundle's spec and the resolved device.
+    """
     options = options or EngineOptions()
     check_precision(options.precision)
     check_backend(options.backend)
@@ -99,8 +112,9 @@ def load_model(bundle: Bundle, options: Optional[EngineOptions] = None) -> Loade
     grid_spec = ModelGridSpec.from_dict(spec["preprocessing"])
     weights = bundle.file("weights.pt")
     weights_bytes = os.path.getsize(weights)
+    choice = resolve_precision(options.precision, device, spec, options.backend)
     if options.backend == "onnx":
-        runner = OnnxRunner(bundle.file("model.onnx"), device, options.precision, options.threads)
+        runner = OnnxRunner(bundle.file("model.onnx"), device, choice.precision, options.threads)
     else:
         import torch
 
@@ -112,8 +126,12 @@ def load_model(bundle: Bundle, options: Optional[EngineOptions] = None) -> Loade
             net.load_state_dict(state)
         except Exception as exc:  # noqa: BLE001 - any failure here means an unusable bundle
             raise InputError(f"Model bundle {bundle.id}: its weights do not fit its network ({str(exc)[:160]}).") from None
-        runner = TorchRunner(net, device, options.precision, options.threads)
-    return LoadedModel(bundle, options, device, runner, grid_spec, weights_bytes)
+        runner = TorchRunner(net, device, choice.precision, options.threads)
+        confirmed = confirm_runner(choice, options.precision, device, spec, runner.path)
+        if confirmed != choice:
+            runner = TorchRunner(net, device, confirmed.precision, options.threads)
+            choice = confirmed
+    return LoadedModel(bundle, options, device, runner, grid_spec, weights_bytes, choice.precision, choice.reason)
 
 
 def _as_model(model: Union[LoadedModel, Bundle], options: Optional[EngineOptions]) -> LoadedModel:
@@ -208,7 +226,8 @@ def synthesize(
     timings["restore"] = time.perf_counter() - t0
     if progress:
         progress("restore", 1, 1)
-    return EngineResult(image, warnings + list(prepared.warnings), timings, batch, model.device, out.shape[0])
+    return EngineResult(image, warnings + list(prepared.warnings), timings, batch, model.device, out.shape[0],
+                        model.precision)
 
 
 def segment(
@@ -234,7 +253,8 @@ def segment(
     timings["restore"] = time.perf_counter() - t0
     if progress:
         progress("restore", 1, 1)
-    return EngineResult(image, warnings + list(prepared.warnings), timings, batch, model.device, out.shape[0])
+    return EngineResult(image, warnings + list(prepared.warnings), timings, batch, model.device, out.shape[0],
+                        model.precision)
 
 
 def describe_options(options: EngineOptions) -> Dict[str, object]:

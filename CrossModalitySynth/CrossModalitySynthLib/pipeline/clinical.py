@@ -6,7 +6,8 @@ Outputs (names fixed so batch runs and the Slicer module can find them)::
     OUT/liver.nii.gz            liver label (0/1) on the input grid        (with a liver model)
     OUT/liver.seg.nrrd          the same as a 3D Slicer segmentation       (with a liver model)
     OUT/overlay_{axial,coronal,sagittal}.png
-    OUT/summary.json            models, inputs, grid, timings, warnings, metrics vs a reference
+    OUT/summary.json            models, inputs, grid, device, precision used (and why), timings,
+                                warnings, metrics vs a reference
 """
 
 import json
@@ -139,11 +140,14 @@ def _summary(case, synth, seg, res, seg_res, images, reference, outputs, t_start
         "cmsynth_version": __version__,
         "inputs": [{"path": os.path.abspath(p), "sequence": s} for p, s in zip(case.paths, synth.input_sequences)],
         "model": {"id": synth.bundle.id, "version": synth.bundle.version, "direction": synth.spec["direction"]},
-        "liver_model": ({"id": seg.bundle.id, "version": seg.bundle.version} if seg is not None else None),
+        "liver_model": ({"id": seg.bundle.id, "version": seg.bundle.version, "precision": seg.precision}
+                        if seg is not None else None),
         "outputs": outputs,
         "grid": {"size": list(grid.size), "origin": list(grid.origin), "spacing": list(grid.spacing),
                  "direction": list(grid.direction)},
         "device": res.device,
+        "precision": synth.precision,
+        "precision_reason": synth.precision_reason,
         "batch_size": res.batch_size,
         "slices": res.slices,
         "timings_s": {f"synthesis_{k}": round(v, 3) for k, v in res.timings_s.items()},

@@ -70,7 +70,7 @@ def run_command(
     out_dir: str,
     liver_model: Optional[str] = None,
     device: str = "auto",
-    precision: str = "fp32",
+    precision: str = "auto",
     batch_size: Optional[int] = None,
     threads: Optional[int] = None,
     registry: Optional[str] = None,
@@ -83,7 +83,8 @@ def run_command(
     :param inputs: input volume files, in the model's input order.
     :param out_dir: output folder (must not exist yet, or be empty).
     :param liver_model: liver segmentation model id or bundle folder, or None.
-    :param device: ``auto``, ``cpu`` or ``cuda``; :param precision: ``fp32`` or ``bf16``.
+    :param device: ``auto``, ``cpu`` or ``cuda``; :param precision: ``auto`` (bf16 only where the
+        bundle records a passing bf16 gate for the device), ``fp32`` or ``bf16``.
     """
     if not inputs:
         raise ValueError("run_command needs at least one input file")

@@ -40,7 +40,8 @@ class SynthesisRequest:
     :param liver_model: liver model id or bundle folder, or None.
     :param output_volume: an existing scalar volume node to fill, or None (a node is created).
     :param output_segmentation: an existing segmentation node to fill, or None.
-    :param device: ``auto``, ``cpu`` or ``gpu``/``cuda``; :param precision: ``fp32`` or ``bf16``.
+    :param device: ``auto``, ``cpu`` or ``gpu``/``cuda``; :param precision: ``auto`` (bf16 only where the
+        bundle records a passing bf16 gate for the device), ``fp32`` or ``bf16``.
     """
 
     model: str
@@ -49,7 +50,7 @@ class SynthesisRequest:
     output_volume: Optional[object] = None
     output_segmentation: Optional[object] = None
     device: str = "auto"
-    precision: str = "fp32"
+    precision: str = "auto"
     batch_size: Optional[int] = None
     threads: Optional[int] = None
     registry: Optional[str] = None
