@@ -127,13 +127,16 @@ def test_runner_paths(outputs):
     assert paths["engine-default"] == "optimised-" + default.precision
 
 
-@pytest.mark.parametrize("name", ["optimised-fp32", "engine-default"])
-def test_optimised_fp32_matches_eager_reference(outputs, cases, name):
-    if outputs["_runner_paths"][name] != "optimised-fp32":
-        pytest.skip("the engine default is not the fp32 path")
-    for i, _ in enumerate(cases):
-        whole = gate_statistics(outputs[name][i], outputs["eager-fp32"][i])
-        assert whole["max_hu"] < FP32_PATH_MAX_HU, whole
+def test_optimised_fp32_matches_eager_reference(outputs, cases):
+    """The optimised fp32 path, and the engine default whenever it resolves to fp32, agree with
+    eager fp32 within FP32_PATH_MAX_HU everywhere (a bf16 default is held to the gate instead,
+    in the next test)."""
+    names = ["optimised-fp32"] + (["engine-default"] if outputs["_runner_paths"]["engine-default"] == "optimised-fp32"
+                                  else [])
+    for name in names:
+        for i, _ in enumerate(cases):
+            whole = gate_statistics(outputs[name][i], outputs["eager-fp32"][i])
+            assert whole["max_hu"] < FP32_PATH_MAX_HU, (name, whole)
 
 
 def test_default_precision_passes_the_bf16_gate(bundle, outputs, cases):
