@@ -9,7 +9,8 @@ same machine load (the load average and the CPU/wall ratio of every measurement 
    - reference loop: fp32, batch 1, eager torch, ``with torch.no_grad(): net(x)`` per slice of
      the prepared volume (network time only: preparation is not counted against it);
    - the engine's ``synthesize()`` (prepare + network in batches + restore) for every backend and
-     precision: torch fp32 (optimised, the default), torch fp32 eager, torch bf16 (optimised),
+     precision: the engine default (precision auto: bf16 only for a bundle with a passing gate
+     record), torch fp32 (optimised), torch fp32 eager, torch bf16 (optimised),
      torch bf16 autocast (eager), ONNX Runtime fp32; reported as slices/s and as a ratio to the
      reference loop, with |HU difference| vs the eager fp32 engine output inside the body.
 2. Network-level variants on one batch (paper-size generator): eager / channels-last / torch.jit
@@ -17,7 +18,8 @@ same machine load (the load average and the CPU/wall ratio of every measurement 
    levels / batch sizes / thread counts (``--compile`` adds torch.compile, with its compile time).
 3. End to end, sCT + liver for a 256 x 256 x 40 MRI, both through the engine (including prepare
    and restore; model loading reported separately): (i) paper-size generator + default MONAI
-   U-Net (16..256), (ii) the demo bundles when present.
+   U-Net (16..256), (ii) with ``--paper-bundle``, a trained paper-size generator + the same U-Net,
+   (iii) the demo bundles when present.
 
 Targets (issue 4): engine >= 3x the reference loop; sCT + liver for 256 x 256 x 40 under 15 s.
 
@@ -25,6 +27,7 @@ Usage::
 
     .venv/bin/python Testing/Benchmarks/bench_engine.py --json bench_engine.json [--threads 2]
         [--rounds 2] [--slices N] [--batch 8] [--skip-variants] [--skip-e2e] [--skip-demo] [--compile]
+        [--paper-bundle demo_output/paper_bundle]
 """
 
 import argparse
@@ -119,7 +122,8 @@ def engine_model(bundle, backend="torch", precision="fp32", optimize=True):
     return model
 
 ENGINE_CONFIGS = [
-    ("torch fp32 optimised (default)", dict(backend="torch", precision="fp32", optimize=True)),
+    ("engine default (precision auto)", dict(backend="torch", precision="auto", optimize=True)),
+    ("torch fp32 optimised", dict(backend="torch", precision="fp32", optimize=True)),
     ("torch fp32 eager", dict(backend="torch", precision="fp32", optimize=False)),
     ("torch bf16 optimised", dict(backend="torch", precision="bf16", optimize=True)),
     ("torch bf16 autocast (eager)", dict(backend="torch", precision="bf16", optimize=False)),
@@ -183,7 +187,8 @@ def bench_throughput(label, bundle, images, body, rounds, batch, warmup=False):
                    ratio_per_round=paired, ratio_median_per_round=paired[len(paired) // 2],
                    network_slices_per_s=z / best["network_s"], network_ratio=(z / best["network_s"]) / ref_rate,
                    prepare_s=best["prepare_s"], restore_s=best["restore_s"], batch=best["batch"],
-                   load_s=load_s[name], path=getattr(models[name].runner, "path", "?"))
+                   load_s=load_s[name], path=getattr(models[name].runner, "path", "?"),
+                   precision=models[name].precision, precision_reason=models[name].precision_reason)
         if base is not None and name != "torch fp32 eager":
             row["vs_fp32_eager_in_body"] = gate_statistics(outputs[name], base, body)
         out["configs"][name] = row
@@ -199,7 +204,8 @@ def print_table(label, out):
         g = row.get("vs_fp32_eager_in_body")
         gs = f"{g['mean_hu']:9.3f} {g['p99_hu']:7.2f} {g['max_hu']:7.2f}" if g else f"{'':9s} {'':7s} {'':7s}"
         net = f"{row.get('network_slices_per_s', row['slices_per_s']):9.2f} {row.get('network_ratio', 1.0):6.2f}"
-        print(f"  {name:34s} {row['slices_per_s']:9.2f} {row['ratio']:6.2f} {row.get('ratio_median_per_round', 1.0):6.2f} "
+        shown = f"{name[:24]} -> {row['precision']}" if name.startswith("engine default") else name
+        print(f"  {shown:34s} {row['slices_per_s']:9.2f} {row['ratio']:6.2f} {row.get('ratio_median_per_round', 1.0):6.2f} "
               f"{net} {row.get('batch', 1):5d} "
               f"{row['load_at_best']:5.2f} {gs}")
 
@@ -309,7 +315,8 @@ def bench_variants(net, x, rounds, batch, threads, with_compile):
 def bench_e2e(label, gen_bundle, liver_bundle, mr_in, mr_opp, rounds, warmup=False):
     """sCT + liver through the engine for one MRI, per configuration (models preloaded)."""
     print(f"\n== End to end (sCT + liver): {label}, MRI {mr_in.GetSize()} ==")
-    configs = [("torch fp32 optimised (default)", dict(backend="torch", precision="fp32", optimize=True)),
+    configs = [("engine default (precision auto)", dict(backend="torch", precision="auto", optimize=True)),
+               ("torch fp32 optimised", dict(backend="torch", precision="fp32", optimize=True)),
                ("torch fp32 eager", dict(backend="torch", precision="fp32", optimize=False)),
                ("onnx fp32", dict(backend="onnx", precision="fp32", optimize=True)),
                ("torch bf16 optimised", dict(backend="torch", precision="bf16", optimize=True))]
@@ -342,8 +349,10 @@ def bench_e2e(label, gen_bundle, liver_bundle, mr_in, mr_opp, rounds, warmup=Fal
         s = summarise(ss)
         best = min(ss, key=lambda q: q["wall_s"])
         out[name] = dict(s, sct_s=best["sct_s"], liver_s=best["liver_s"], load_models_s=models[name][2],
+                         sct_precision=models[name][0].precision, sct_path=models[name][0].runner.path,
                          meets_15s=s["best_wall_s"] < TARGET_E2E_S)
-        print(f"  {name:34s} {s['best_wall_s']:8.2f} {best['sct_s']:7.2f} {best['liver_s']:8.2f} "
+        shown = f"{name[:24]} -> {out[name]['sct_precision']}" if name.startswith("engine default") else name
+        print(f"  {shown:34s} {s['best_wall_s']:8.2f} {best['sct_s']:7.2f} {best['liver_s']:8.2f} "
               f"{s['load_at_best']:5.2f} {'yes' if s['best_wall_s'] < TARGET_E2E_S else 'no':>7s}")
     return out
 
@@ -360,6 +369,8 @@ def main(argv=None):
     ap.add_argument("--skip-e2e", action="store_true")
     ap.add_argument("--skip-demo", action="store_true")
     ap.add_argument("--compile", action="store_true", help="also measure torch.compile (slow to compile)")
+    ap.add_argument("--paper-bundle", help="a TRAINED paper-size MR->CT bundle (T1 in + opp) to measure as well, e.g. "
+                    "the export of training/configs/paper_size_t1dual_to_ct.yaml (its bf16 gate record decides auto)")
     args = ap.parse_args(argv)
 
     if args.threads:
@@ -391,6 +402,11 @@ def main(argv=None):
     body_t = crop_slices(body, args.slices)
     report["throughput"] = {"paper ResNet-9 ngf64 random": bench_throughput(
         "paper-size ResNet-9 (ngf 64, 9 blocks, 2->1), random weights", paper_gen, imgs, body_t, args.rounds, None)}
+    trained = load_bundle(args.paper_bundle) if args.paper_bundle else None
+    if trained is not None:
+        report["throughput"]["paper-size trained " + trained.id] = bench_throughput(
+            f"trained paper-size bundle {trained.id} (ngf {trained.spec['network'].get('ngf')}, "
+            f"{trained.spec['network'].get('n_blocks')} blocks)", trained, imgs, body_t, args.rounds, None, warmup=True)
     if demo_gen is not None:
         report["throughput"]["demo " + DEMO_GEN] = bench_throughput(
             f"demo bundle {DEMO_GEN} (trained, ngf {demo_gen.spec['network'].get('ngf')}, "
@@ -412,6 +428,9 @@ def main(argv=None):
         report["e2e"] = {"input": list(mr40_in.GetSize()),
                          "paper ResNet-9 + default U-Net": bench_e2e("paper-size generator + default U-Net (16..256)",
                                                                      paper_gen, paper_liver, mr40_in, mr40_opp, 1)}
+        if trained is not None:
+            report["e2e"]["paper-size trained + default U-Net"] = bench_e2e(
+                f"trained paper-size {trained.id} + default U-Net (16..256)", trained, paper_liver, mr40_in, mr40_opp, 1)
         if demo_gen is not None and demo_liver is not None:
             report["e2e"]["demo bundles"] = bench_e2e(f"demo bundles {DEMO_GEN} + {DEMO_LIVER}", demo_gen, demo_liver,
                                                       mr40_in, mr40_opp, max(1, args.rounds), warmup=True)
