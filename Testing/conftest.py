@@ -61,3 +61,14 @@ def cli(capsys):
         return code, out.out, out.err
 
     return _run
+
+
+def t1dual_phantom_cases(seeds):
+    """[([T1 in-phase, T1 opposed-phase], body mask)] of small phantom cases, one per seed."""
+    from CrossModalitySynthLib.phantom import make_case
+
+    out = []
+    for seed in seeds:
+        case = make_case(seed, size="small")
+        out.append(([case.images["t1_in.nii.gz"], case.images["t1_opp.nii.gz"]], case.images["body.nii.gz"]))
+    return out

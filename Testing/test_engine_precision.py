@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
+from conftest import t1dual_phantom_cases
 from bundle_factory import make_test_bundle
 from CrossModalitySynthLib.inference import EngineOptions, load_model, synthesize
 from CrossModalitySynthLib.inference.precision import (
@@ -78,11 +79,7 @@ def bundle(request, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def cases():
-    out = []
-    for seed in SEEDS:
-        case = make_case(seed, size="small")
-        out.append(([case.images["t1_in.nii.gz"], case.images["t1_opp.nii.gz"]], case.images["body.nii.gz"]))
-    return out
+    return t1dual_phantom_cases(SEEDS)
 
 
 def _with_runner(bundle, precision, optimize):

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
+from conftest import t1dual_phantom_cases
 from bundle_factory import make_test_bundle
 from CrossModalitySynthLib.errors import ConfigError
 from CrossModalitySynthLib.inference import EngineOptions, load_model, synthesize
@@ -31,7 +32,6 @@ from CrossModalitySynthLib.inference.precision import (
     resolve_precision,
 )
 from CrossModalitySynthLib.inference.runners import OPTIMIZE_ENV
-from CrossModalitySynthLib.phantom import make_case
 from CrossModalitySynthLib.registry import Registry, load_bundle, sha256_of, write_bundle_spec
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -54,11 +54,7 @@ def with_gate(bundle, record):
 
 @pytest.fixture(scope="module")
 def cases():
-    out = []
-    for seed in SEEDS:
-        case = make_case(seed, size="small")
-        out.append(([case.images["t1_in.nii.gz"], case.images["t1_opp.nii.gz"]], case.images["body.nii.gz"]))
-    return out
+    return t1dual_phantom_cases(SEEDS)
 
 
 @pytest.fixture(scope="module")
