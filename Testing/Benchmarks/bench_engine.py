@@ -27,7 +27,7 @@ Usage::
 
     .venv/bin/python Testing/Benchmarks/bench_engine.py --json bench_engine.json [--threads 2]
         [--rounds 2] [--slices N] [--batch 8] [--skip-variants] [--skip-e2e] [--skip-demo] [--compile]
-        [--paper-bundle demo_output/paper_bundle]
+        [--paper-bundle demo_output/paper_chaos_bundle] [--only-default]
 """
 
 import argparse
@@ -56,6 +56,7 @@ from CrossModalitySynthLib.registry import load_bundle  # noqa: E402
 MODELS = os.path.join(HERE, "..", "..", "CrossModalitySynth", "Resources", "Models")
 DEMO_GEN, DEMO_LIVER = "demo-t1dual-to-ct", "demo-liver-unet-t1in"
 TARGET_RATIO, TARGET_E2E_S = 3.0, 15.0
+ONLY_DEFAULT = False  # --only-default
 
 def load1() -> float:
     return round(os.getloadavg()[0], 2)
@@ -135,16 +136,19 @@ def bench_throughput(label, bundle, images, body, rounds, batch, warmup=False):
     print(f"\n== Throughput: {label} ==")
     spec = bundle.spec
     models, load_s = {}, {}
-    for name, cfg in ENGINE_CONFIGS:
+    for name, cfg in ENGINE_CONFIGS[:1] if ONLY_DEFAULT else ENGINE_CONFIGS:
         if cfg["backend"] == "onnx" and not os.path.isfile(bundle.file("model.onnx")):
             continue
         _, dt, _, _ = timed(lambda: models.__setitem__(name, engine_model(bundle, **cfg)))
         load_s[name] = dt
-    ref_net = models["torch fp32 eager"].runner.net
+    if ONLY_DEFAULT:  # the reference network: the bundle's own, eager fp32
+        models_ref = engine_model(bundle, precision="fp32", optimize=False)
+    else:
+        models_ref = models["torch fp32 eager"]
+    ref_net = models_ref.runner.net
 
-    grid = models["torch fp32 eager"].grid_spec
-    prepared = prepare(list(images), grid, modality=spec["inputs"][0]["modality"],
-                       names=models["torch fp32 eager"].input_sequences)
+    grid = models_ref.grid_spec
+    prepared = prepare(list(images), grid, modality=spec["inputs"][0]["modality"], names=models_ref.input_sequences)
     arr = prepared.array  # (C, Z, Y, X)
     z = arr.shape[1]
     slices = [torch.from_numpy(np.ascontiguousarray(arr[:, i][None])) for i in range(z)]
@@ -371,7 +375,14 @@ def main(argv=None):
     ap.add_argument("--compile", action="store_true", help="also measure torch.compile (slow to compile)")
     ap.add_argument("--paper-bundle", help="a TRAINED paper-size MR->CT bundle (T1 in + opp) to measure as well, e.g. "
                     "the export of training/configs/paper_size_t1dual_to_ct.yaml (its bf16 gate record decides auto)")
+    ap.add_argument("--only-default", action="store_true",
+                    help="throughput of the reference loop vs the engine default only, on --paper-bundle (or the random "
+                         "paper-size bundle): more rounds in less time")
     args = ap.parse_args(argv)
+    global ONLY_DEFAULT
+    ONLY_DEFAULT = args.only_default
+    if ONLY_DEFAULT:
+        args.skip_variants = args.skip_e2e = args.skip_demo = True
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -400,9 +411,11 @@ def main(argv=None):
 
     imgs = [crop_slices(mr_in, args.slices), crop_slices(mr_opp, args.slices)]
     body_t = crop_slices(body, args.slices)
-    report["throughput"] = {"paper ResNet-9 ngf64 random": bench_throughput(
-        "paper-size ResNet-9 (ngf 64, 9 blocks, 2->1), random weights", paper_gen, imgs, body_t, args.rounds, None)}
     trained = load_bundle(args.paper_bundle) if args.paper_bundle else None
+    report["throughput"] = {}
+    if not (ONLY_DEFAULT and trained is not None):
+        report["throughput"]["paper ResNet-9 ngf64 random"] = bench_throughput(
+            "paper-size ResNet-9 (ngf 64, 9 blocks, 2->1), random weights", paper_gen, imgs, body_t, args.rounds, None)
     if trained is not None:
         report["throughput"]["paper-size trained " + trained.id] = bench_throughput(
             f"trained paper-size bundle {trained.id} (ngf {trained.spec['network'].get('ngf')}, "
@@ -411,7 +424,7 @@ def main(argv=None):
         report["throughput"]["demo " + DEMO_GEN] = bench_throughput(
             f"demo bundle {DEMO_GEN} (trained, ngf {demo_gen.spec['network'].get('ngf')}, "
             f"{demo_gen.spec['network'].get('n_blocks')} blocks)", demo_gen, imgs, body_t, args.rounds, None, warmup=True)
-    else:
+    elif not args.skip_demo:
         print(f"\n(demo bundle {DEMO_GEN} not present: skipped)")
 
     if not args.skip_variants:
