@@ -72,3 +72,20 @@ def t1dual_phantom_cases(seeds):
         case = make_case(seed, size="small")
         out.append(([case.images["t1_in.nii.gz"], case.images["t1_opp.nii.gz"]], case.images["body.nii.gz"]))
     return out
+
+
+def live_group_members(pgid):
+    """PIDs of processes of group ``pgid`` that are not zombies (from /proc)."""
+    live = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            continue
+        state, pgrp = fields[0], int(fields[2])
+        if pgrp == pgid and state != "Z":
+            live.append(int(entry))
+    return live

@@ -16,6 +16,7 @@ import pytest
 import SimpleITK as sitk
 
 from bundle_factory import make_test_bundle
+from conftest import live_group_members
 from CrossModalitySynthLib.io import read_volume
 from CrossModalitySynthLib.labels import liver_mask
 from CrossModalitySynthLib.mrml_bridge import labels_to_segmentation, segmentation_to_labels, volume_to_node
@@ -44,23 +45,6 @@ def bundles(tmp_path_factory):
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def _live_group_members(pgid):
-    """PIDs of processes of group ``pgid`` that are not zombies (from /proc)."""
-    live = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except (FileNotFoundError, ProcessLookupError, IndexError):
-            continue
-        state, pgrp = fields[0], int(fields[2])
-        if pgrp == pgid and state != "Z":
-            live.append(int(entry))
-    return live
 
 
 def _matrix(node):
@@ -216,7 +200,7 @@ def test_cancel_kills_the_process_tree_and_leaves_the_scene_unchanged(mrml_scene
     job.cancel()
     result = job.wait(timeout=60)
     assert result.status == "cancelled"
-    assert _live_group_members(pid) == []  # no process of the tree is left
+    assert live_group_members(pid) == []  # no process of the tree is left
     _assert_same_state(before, _state(mrml_scene, vol, seg))
     assert os.listdir(str(tmp_path)) == []  # exported inputs and partial outputs are gone
 

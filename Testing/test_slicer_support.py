@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
+from conftest import live_group_members
 from CrossModalitySynthLib.errors import InputError
 from CrossModalitySynthLib.slicer_support import process as P
 
@@ -48,23 +49,6 @@ def _state_of(pid):
     except FileNotFoundError:
         return "gone"
     return "alive"
-
-
-def _live_group_members(pgid):
-    """PIDs of processes of group ``pgid`` that are not zombies (from /proc)."""
-    live = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except (FileNotFoundError, ProcessLookupError, IndexError):
-            continue
-        state, pgrp = fields[0], int(fields[2])
-        if pgrp == pgid and state != "Z":
-            live.append(int(entry))
-    return live
 
 
 def test_progress_lines_and_the_final_result_are_read(tmp_path):
@@ -139,7 +123,7 @@ def test_cancel_ends_the_whole_process_tree(tmp_path):
     while _state_of(grandchild) == "alive" and time.monotonic() < deadline:
         time.sleep(0.05)
     assert _state_of(grandchild) in ("gone", "zombie")
-    assert _live_group_members(proc.pid) == []
+    assert live_group_members(proc.pid) == []
 
 
 def test_command_line_environment_and_interpreter(tmp_path, monkeypatch):

@@ -274,14 +274,7 @@ class CmsynthProcess:
     # ---- polling (GUI thread) --------------------------------------------------------------
     def poll(self) -> List[ProgressEvent]:
         """Progress events received since the last call; sets :attr:`outcome` once finished."""
-        events = []
-        while True:
-            try:
-                events.append(self._events.get_nowait())
-            except queue.Empty:
-                break
-        if events:
-            self.last_progress = events[-1]
+        events = self._drain([])
         if self._proc is None or self.outcome is not None:
             return events
         if self._kill_at is not None and time.monotonic() >= self._kill_at and self._proc.poll() is None:
@@ -294,14 +287,19 @@ class CmsynthProcess:
             self._signal_tree(kill=True)  # grandchildren, if any, go too
         for t in self._threads:
             t.join(timeout=5.0)
-        while True:  # lines that arrived between the drain above and the end of the readers
+        self._drain(events)  # lines that arrived between the drain above and the end of the readers
+        self.outcome = self._make_outcome(code)
+        return events
+
+    def _drain(self, events: List[ProgressEvent]) -> List[ProgressEvent]:
+        """Append the queued progress events to ``events`` (and remember the last one)."""
+        while True:
             try:
                 events.append(self._events.get_nowait())
             except queue.Empty:
                 break
         if events:
             self.last_progress = events[-1]
-        self.outcome = self._make_outcome(code)
         return events
 
     def _make_outcome(self, code: int) -> ProcessOutcome:
