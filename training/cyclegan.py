@@ -67,7 +67,77 @@ class Discriminators(nn.Module):
         return self.D_A(real_B), self.D_A(fake_B), self.D_B(real_A), self.D_B(fake_A)
 
 
-class CycleGANTask(Task):
+class CycleSteps:
+    """The CycleGAN training step, shared by :class:`CycleGANTask` and EssNet's task.
+
+    A task using it has ``gen`` (a :class:`Generators`-like module returning fake_B, rec_A,
+    fake_A, rec_B and, with ``identity``, idt_A / idt_B), ``dis`` (:class:`Discriminators`),
+    ``D_A``, ``D_B``, ``gan``, ``identity``, ``lambda_identity``, ``pool_A``, ``pool_B`` and the
+    optimizers "G" and :attr:`d_optimizer_names`. Task-specific terms come from
+    :meth:`extra_generator_losses`.
+    """
+
+    #: optimizers stepped together for the discriminators
+    d_optimizer_names: Tuple[str, ...] = ("D",)
+
+    def extra_generator_losses(self, batch: Dict[str, torch.Tensor], out: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+        return {}
+
+    def train_step(self, batch: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+        t = self.cfg.train
+        real_A = batch["A"].to(self.device, non_blocking=True)
+        real_B = batch["B"].to(self.device, non_blocking=True)
+
+        # 1. generators (discriminators frozen)
+        set_requires_grad([self.D_A, self.D_B], False)
+        with self.autocast():
+            out = self.gen(real_A, real_B)
+            pred_fake_B = self.D_A(out["fake_B"])
+            pred_fake_A = self.D_B(out["fake_A"])
+        losses = {
+            "G_A": self.gan(pred_fake_B, True),
+            "G_B": self.gan(pred_fake_A, True),
+            "cycle_A": l1(out["rec_A"], real_A) * t.lambda_cycle_a,
+            "cycle_B": l1(out["rec_B"], real_B) * t.lambda_cycle_b,
+        }
+        losses.update(self.extra_generator_losses(batch, out))
+        if self.identity:
+            losses["idt_A"] = l1(out["idt_A"], real_B) * t.lambda_cycle_b * self.lambda_identity
+            losses["idt_B"] = l1(out["idt_B"], real_A) * t.lambda_cycle_a * self.lambda_identity
+        loss_G = sum(losses.values())
+        self.optimizers["G"].zero_grad(set_to_none=True)
+        loss_G.backward()
+        self.optimizers["G"].step()
+
+        # 2. discriminators, fakes from the pools
+        set_requires_grad([self.D_A, self.D_B], True)
+        fake_B = self.pool_B.query(out["fake_B"].float())
+        fake_A = self.pool_A.query(out["fake_A"].float())
+        with self.autocast():
+            p_real_B, p_fake_B, p_real_A, p_fake_A = self.dis(real_A, real_B, fake_A, fake_B)
+        loss_D_A = 0.5 * (self.gan(p_real_B, True) + self.gan(p_fake_B, False))
+        loss_D_B = 0.5 * (self.gan(p_real_A, True) + self.gan(p_fake_A, False))
+        for name in self.d_optimizer_names:
+            self.optimizers[name].zero_grad(set_to_none=True)
+        (loss_D_A + loss_D_B).backward()
+        for name in self.d_optimizer_names:
+            self.optimizers[name].step()
+
+        losses["G"] = loss_G
+        losses["D_A"] = loss_D_A
+        losses["D_B"] = loss_D_B
+        return {k: v.detach() for k, v in losses.items()}
+
+    # ---- state ----------------------------------------------------------------------------
+    def extra_state(self) -> Dict[str, Any]:
+        return {"pool_A": self.pool_A.state_dict(), "pool_B": self.pool_B.state_dict()}
+
+    def load_extra_state(self, state: Dict[str, Any]) -> None:
+        self.pool_A.load_state_dict(state["pool_A"], self.device)
+        self.pool_B.load_state_dict(state["pool_B"], self.device)
+
+
+class CycleGANTask(CycleSteps, Task):
     name = "cyclegan"
 
     def __init__(self, cfg, dist, log=None):
@@ -148,61 +218,15 @@ class CycleGANTask(Task):
             )
         return self.dataset
 
-    # ---- one step -------------------------------------------------------------------------
-    def train_step(self, batch: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+    def extra_generator_losses(self, batch: Dict[str, torch.Tensor], out: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+        """The optional paired L1 term (``train.lambda_paired``, phantom pairs only)."""
         t = self.cfg.train
-        real_A = batch["A"].to(self.device, non_blocking=True)
-        real_B = batch["B"].to(self.device, non_blocking=True)
-
-        # 1. generators (discriminators frozen)
-        set_requires_grad([self.D_A, self.D_B], False)
-        with self.autocast():
-            out = self.gen(real_A, real_B)
-            pred_fake_B = self.D_A(out["fake_B"])
-            pred_fake_A = self.D_B(out["fake_A"])
-        losses = {
-            "G_A": self.gan(pred_fake_B, True),
-            "G_B": self.gan(pred_fake_A, True),
-            "cycle_A": l1(out["rec_A"], real_A) * t.lambda_cycle_a,
-            "cycle_B": l1(out["rec_B"], real_B) * t.lambda_cycle_b,
-        }
-        if self.identity:
-            losses["idt_A"] = l1(out["idt_A"], real_B) * t.lambda_cycle_b * self.lambda_identity
-            losses["idt_B"] = l1(out["idt_B"], real_A) * t.lambda_cycle_a * self.lambda_identity
-        if t.lambda_paired > 0:
-            if "A_paired" not in batch:
-                raise ValueError("train.lambda_paired > 0 needs paired batches (A_paired); build the data with build_data")
-            target = batch["A_paired"].to(self.device, non_blocking=True)
-            losses["paired"] = l1(out["fake_B"], target) * t.lambda_paired
-        loss_G = sum(losses.values())
-        self.optimizers["G"].zero_grad(set_to_none=True)
-        loss_G.backward()
-        self.optimizers["G"].step()
-
-        # 2. discriminators, fakes from the pools
-        set_requires_grad([self.D_A, self.D_B], True)
-        fake_B = self.pool_B.query(out["fake_B"].float())
-        fake_A = self.pool_A.query(out["fake_A"].float())
-        with self.autocast():
-            p_real_B, p_fake_B, p_real_A, p_fake_A = self.dis(real_A, real_B, fake_A, fake_B)
-        loss_D_A = 0.5 * (self.gan(p_real_B, True) + self.gan(p_fake_B, False))
-        loss_D_B = 0.5 * (self.gan(p_real_A, True) + self.gan(p_fake_A, False))
-        self.optimizers["D"].zero_grad(set_to_none=True)
-        (loss_D_A + loss_D_B).backward()
-        self.optimizers["D"].step()
-
-        losses["G"] = loss_G
-        losses["D_A"] = loss_D_A
-        losses["D_B"] = loss_D_B
-        return {k: v.detach() for k, v in losses.items()}
-
-    # ---- state ----------------------------------------------------------------------------
-    def extra_state(self) -> Dict[str, Any]:
-        return {"pool_A": self.pool_A.state_dict(), "pool_B": self.pool_B.state_dict()}
-
-    def load_extra_state(self, state: Dict[str, Any]) -> None:
-        self.pool_A.load_state_dict(state["pool_A"], self.device)
-        self.pool_B.load_state_dict(state["pool_B"], self.device)
+        if t.lambda_paired <= 0:
+            return {}
+        if "A_paired" not in batch:
+            raise ValueError("train.lambda_paired > 0 needs paired batches (A_paired); build the data with build_data")
+        target = batch["A_paired"].to(self.device, non_blocking=True)
+        return {"paired": l1(out["fake_B"], target) * t.lambda_paired}
 
     # ---- epoch products -------------------------------------------------------------------
     @torch.no_grad()

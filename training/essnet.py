@@ -20,12 +20,13 @@ from torch import nn
 
 from CrossModalitySynthLib.networks import EssNet, NetworkConfig, init_weights
 
+from .cyclegan import CycleSteps, Discriminators
 from .data import CaseRef, UnpairedSlices, training_cases
 from .distributed import wrap
 from .evaluate import evaluate_cases, liver_case, sct_mae_case, smr_mae_case
-from .losses import GANLoss, l1, segmentation_loss
+from .losses import GANLoss, segmentation_loss
 from .pool import ImagePool
-from .task import Task, first_channel, set_requires_grad
+from .task import Task, first_channel
 
 
 class EssGenerators(nn.Module):
@@ -52,17 +53,9 @@ class EssGenerators(nn.Module):
         return out
 
 
-class EssDiscriminators(nn.Module):
-    def __init__(self, D_A: nn.Module, D_B: nn.Module):
-        super().__init__()
-        self.D_A, self.D_B = D_A, D_B
-
-    def forward(self, real_A, real_B, fake_A, fake_B):
-        return self.D_A(real_B), self.D_A(fake_B), self.D_B(real_A), self.D_B(fake_A)
-
-
-class EssNetTask(Task):
+class EssNetTask(CycleSteps, Task):
     name = "essnet"
+    d_optimizer_names = ("D_A", "D_B")
 
     def __init__(self, cfg, dist, log=None):
         super().__init__(cfg, dist, log)
@@ -106,7 +99,7 @@ class EssNetTask(Task):
             self.log.info(self.identity_note)
         self.log.info("EssNet segmentation loss: {} x {}".format(self.cfg.train.lambda_seg, self.seg_kind))
         self.gen = wrap(EssGenerators(self.essnet, self.identity), self.dist)
-        self.dis = wrap(EssDiscriminators(self.D_A, self.D_B), self.dist)
+        self.dis = wrap(Discriminators(self.D_A, self.D_B), self.dist)
         self.optimizers = {
             "G": self.adam(self.essnet.generator_parameters()),
             "D_A": self.adam(self.D_A.parameters()),
@@ -133,56 +126,10 @@ class EssNetTask(Task):
         }
         return self.dataset
 
-    def train_step(self, batch: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
-        t = self.cfg.train
-        real_A = batch["A"].to(self.device, non_blocking=True)
-        real_B = batch["B"].to(self.device, non_blocking=True)
+    def extra_generator_losses(self, batch: Dict[str, torch.Tensor], out: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+        """EssNet's segmentation loss: S on the synthetic MRI against the CT's liver label."""
         label_A = batch["A_label"].to(self.device, non_blocking=True)
-
-        set_requires_grad([self.D_A, self.D_B], False)
-        with self.autocast():
-            out = self.gen(real_A, real_B)
-            pred_fake_B = self.D_A(out["fake_B"])
-            pred_fake_A = self.D_B(out["fake_A"])
-        losses = {
-            "G_A": self.gan(pred_fake_B, True),
-            "G_B": self.gan(pred_fake_A, True),
-            "cycle_A": l1(out["rec_A"], real_A) * t.lambda_cycle_a,
-            "cycle_B": l1(out["rec_B"], real_B) * t.lambda_cycle_b,
-            "seg": self.seg_loss(out["seg"], label_A) * t.lambda_seg,
-        }
-        if self.identity:
-            losses["idt_A"] = l1(out["idt_A"], real_B) * t.lambda_cycle_b * self.lambda_identity
-            losses["idt_B"] = l1(out["idt_B"], real_A) * t.lambda_cycle_a * self.lambda_identity
-        loss_G = sum(losses.values())
-        self.optimizers["G"].zero_grad(set_to_none=True)
-        loss_G.backward()
-        self.optimizers["G"].step()
-
-        set_requires_grad([self.D_A, self.D_B], True)
-        fake_B = self.pool_B.query(out["fake_B"].float())
-        fake_A = self.pool_A.query(out["fake_A"].float())
-        with self.autocast():
-            p_real_B, p_fake_B, p_real_A, p_fake_A = self.dis(real_A, real_B, fake_A, fake_B)
-        loss_D_A = 0.5 * (self.gan(p_real_B, True) + self.gan(p_fake_B, False))
-        loss_D_B = 0.5 * (self.gan(p_real_A, True) + self.gan(p_fake_A, False))
-        self.optimizers["D_A"].zero_grad(set_to_none=True)
-        self.optimizers["D_B"].zero_grad(set_to_none=True)
-        (loss_D_A + loss_D_B).backward()
-        self.optimizers["D_A"].step()
-        self.optimizers["D_B"].step()
-
-        losses["G"] = loss_G
-        losses["D_A"] = loss_D_A
-        losses["D_B"] = loss_D_B
-        return {k: v.detach() for k, v in losses.items()}
-
-    def extra_state(self) -> Dict[str, Any]:
-        return {"pool_A": self.pool_A.state_dict(), "pool_B": self.pool_B.state_dict()}
-
-    def load_extra_state(self, state: Dict[str, Any]) -> None:
-        self.pool_A.load_state_dict(state["pool_A"], self.device)
-        self.pool_B.load_state_dict(state["pool_B"], self.device)
+        return {"seg": self.seg_loss(out["seg"], label_A) * self.cfg.train.lambda_seg}
 
     @torch.no_grad()
     def preview(self) -> Tuple[List[List[np.ndarray]], List[str]]:
