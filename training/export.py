@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from CrossModalitySynthLib.errors import ConfigError, OutputError
+from CrossModalitySynthLib.io import replace_folder
 from CrossModalitySynthLib.networks import build_network, export_onnx
 from CrossModalitySynthLib.registry import write_bundle_spec
 
@@ -215,14 +216,7 @@ def export_checkpoint(
             if spec["direction"] == "MR->CT":
                 spec["metrics"]["bf16_gate"] = measure_gate(tmp, eval_root, cases)
             write_bundle_spec(tmp, spec)
-        os.chmod(tmp, 0o755)
-        if os.path.exists(out):
-            old = tmp + ".old"
-            os.rename(out, old)
-            os.rename(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(tmp, out)
+        replace_folder(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -18,6 +18,7 @@ import numpy as np
 
 from .. import __version__
 from ..errors import OutputError
+from ..io import replace_folder
 from .plots import make_plots
 from .report import render_report
 from .runner import SEG_KEYS, EvaluationResult
@@ -108,14 +109,7 @@ def write_outputs(result: EvaluationResult, out_dir: str, overwrite: bool = Fals
         _write_csv(per_case_table(result), os.path.join(tmp, "per_case.csv"))
         with open(os.path.join(tmp, "report.html"), "w", encoding="utf-8") as f:
             f.write(render_report(result, figures, plot_dir))
-        os.chmod(tmp, 0o755)  # mkdtemp makes it private; the output is an ordinary folder
-        if os.path.exists(out_dir):
-            old = tmp + ".old"
-            os.rename(out_dir, old)
-            os.rename(tmp, out_dir)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(tmp, out_dir)
+        replace_folder(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -73,6 +73,27 @@ def atomic_output(path: str, overwrite: bool = False) -> Iterator[str]:
             os.remove(tmp)
 
 
+def replace_folder(tmp: str, folder: str) -> str:
+    """Move the finished folder ``tmp`` onto ``folder`` (beside it, same file system), replacing any
+    previous one: the old folder is renamed aside, ``tmp`` renamed in, then the old one deleted; if
+    the second rename fails the old folder is put back. ``tmp`` is made rwxr-xr-x first (mkdtemp
+    makes it private; an output folder is ordinary data). Returns ``folder``.
+    """
+    os.chmod(tmp, 0o755)
+    if not os.path.exists(folder):
+        os.rename(tmp, folder)
+        return folder
+    old = tmp + ".old"
+    os.rename(folder, old)
+    try:
+        os.rename(tmp, folder)
+    except BaseException:
+        os.rename(old, folder)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+    return folder
+
+
 def write_volume(image: sitk.Image, path: str, overwrite: bool = False, compress: bool = True) -> str:
     """Write ``image`` to ``path`` (format from the suffix), atomically. Returns the path.
 

@@ -13,7 +13,7 @@ import tempfile
 from typing import Callable, List, Optional
 
 from ..errors import OutputError
-from ..io import write_volume
+from ..io import replace_folder, write_volume
 from .case import PhantomCase, make_case
 
 
@@ -42,18 +42,7 @@ def write_case(case: PhantomCase, folder: str, overwrite: bool = False) -> str:
         # temporary files and folders are private; a case is ordinary data (rw-r--r--, rwxr-xr-x)
         for fname in os.listdir(tmp):
             os.chmod(os.path.join(tmp, fname), 0o644)
-        os.chmod(tmp, 0o755)
-        if os.path.exists(folder):
-            old = tmp + ".old"
-            os.rename(folder, old)
-            try:
-                os.rename(tmp, folder)
-            except BaseException:
-                os.rename(old, folder)  # put the previous case back
-                raise
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(tmp, folder)
+        replace_folder(tmp, folder)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
