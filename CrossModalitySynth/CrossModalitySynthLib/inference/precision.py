@@ -242,11 +242,6 @@ def confirm_runner(choice: PrecisionChoice, requested: str, device: str, spec: D
     return choice
 
 
-def default_precision(device: str = "cpu", spec: Optional[Dict[str, Any]] = None, backend: str = "torch") -> str:
-    """What ``auto`` picks for a bundle ``spec`` on ``device`` (fp32 without a spec)."""
-    return resolve_precision("auto", device, spec or {}, backend).precision
-
-
 # ----------------------------------------------------------------------------- measuring
 
 
@@ -328,7 +323,6 @@ __all__ = [
     "bundle_gate",
     "confirm_runner",
     "cpu_bf16_kind",
-    "default_precision",
     "gate_record",
     "gate_statistics",
     "measure_bf16_gate",
