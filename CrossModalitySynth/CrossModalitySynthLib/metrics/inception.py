@@ -17,12 +17,12 @@ downloaded from here). Give its path as an argument or in the environment variab
 torch is imported lazily so that the rest of the metrics package works without it.
 """
 
-import hashlib
 import os
 import warnings
 from typing import Optional
 
 from ..errors import InputError
+from ..registry import sha256_of
 
 FID_WEIGHTS_FILENAME = "pt_inception-2015-12-05-6726825d.pth"
 FID_WEIGHTS_URL = (
@@ -53,14 +53,6 @@ def resolve_weights_path(weights_path: Optional[str] = None) -> str:
             "variable {} to it.".format(FID_WEIGHTS_FILENAME, where, FID_WEIGHTS_URL, FID_WEIGHTS_ENV)
         )
     return path
-
-
-def _sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _build_module_classes():
@@ -244,7 +236,7 @@ def build_fid_inception(weights_path: Optional[str] = None, load_weights: bool =
         _MODULE_CLASS = _build_module_classes()
     net = _MODULE_CLASS()
     if load_weights:
-        if check_hash and not _sha256(path).startswith(FID_WEIGHTS_SHA256_PREFIX):
+        if check_hash and not sha256_of(path).startswith(FID_WEIGHTS_SHA256_PREFIX):
             warnings.warn(
                 "The FID weights file {} does not have the expected sha256 prefix {}; FID values may "
                 "not be comparable with pytorch-fid.".format(path, FID_WEIGHTS_SHA256_PREFIX),

@@ -17,12 +17,13 @@ under their release names into Slicer's cache folder (Application settings > Cac
 Data finds them, checks the sha256 and does not download anything.
 """
 
-import hashlib
 import os
 import shutil
 import tempfile
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
+
+from ..registry import sha256_of
 
 REPOSITORY = "https://github.com/CrossModalitySynth/SlicerCrossModalitySynth"
 RELEASE_TAG = "sample-data-v1"
@@ -90,14 +91,6 @@ SAMPLE_SETS: Tuple[SampleSet, ...] = (
 def asset_name(size: str, phantom_file: str) -> str:
     """Release asset (and Sample Data cache) name of a phantom file."""
     return f"cmsynth-phantom-{size}-seed{SEED}-{phantom_file}"
-
-
-def sha256_of(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def build_sample_files(out_dir: str, size: str = "small", files: Optional[Sequence[str]] = None) -> Dict[str, str]:
