@@ -129,6 +129,12 @@ class CycleSteps:
         return {k: v.detach() for k, v in losses.items()}
 
     # ---- state ----------------------------------------------------------------------------
+    def make_pools(self) -> None:
+        """The two fake-image pools (seeded per rank, so DDP replicas draw differently)."""
+        seed = self.cfg.seed * 1000 + 2 * self.dist.rank
+        self.pool_A = ImagePool(self.cfg.train.pool_size, seed)
+        self.pool_B = ImagePool(self.cfg.train.pool_size, seed + 1)
+
     def extra_state(self) -> Dict[str, Any]:
         return {"pool_A": self.pool_A.state_dict(), "pool_B": self.pool_B.state_dict()}
 
@@ -171,9 +177,7 @@ class CycleGANTask(CycleSteps, Task):
             net = init_weights(builder(c, init=False), std=t.init_gain)
             self.nets[name] = net.to(self.device)
         self.G_A, self.G_B, self.D_A, self.D_B = (self.nets[k] for k in ("G_A", "G_B", "D_A", "D_B"))
-        seed = self.cfg.seed * 1000 + 2 * self.dist.rank
-        self.pool_A = ImagePool(t.pool_size, seed)
-        self.pool_B = ImagePool(t.pool_size, seed + 1)
+        self.make_pools()
 
     def setup_training(self) -> None:
         if self.identity_note:

@@ -25,7 +25,6 @@ from .data import CaseRef, UnpairedSlices, training_cases
 from .distributed import wrap
 from .evaluate import evaluate_cases, liver_case, sct_mae_case, smr_mae_case
 from .losses import GANLoss, segmentation_loss
-from .pool import ImagePool
 from .task import Task, first_channel
 
 
@@ -90,9 +89,7 @@ class EssNetTask(CycleSteps, Task):
         self.nets = {"essnet": self.essnet}
         self.G_A, self.G_B, self.S = self.essnet.G_A, self.essnet.G_B, self.essnet.S
         self.D_A, self.D_B = self.essnet.discriminators()
-        seed = self.cfg.seed * 1000 + 2 * self.dist.rank
-        self.pool_A = ImagePool(t.pool_size, seed)
-        self.pool_B = ImagePool(t.pool_size, seed + 1)
+        self.make_pools()
 
     def setup_training(self) -> None:
         if self.identity_note:
