@@ -12,8 +12,9 @@ from typing import NamedTuple, Optional
 import numpy as np
 import SimpleITK as sitk
 
-#: At most this many voxels (an even stride through the volume) are looked at.
-MAX_SAMPLES = 2_000_000
+#: At most about this many voxels (an even stride through the volume) are looked at: the rules
+#: are fractions of at least 0.1 %, which a quarter of a million samples measure closely enough.
+MAX_SAMPLES = 250_000
 
 
 class ModalityGuess(NamedTuple):
