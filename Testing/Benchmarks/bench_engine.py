@@ -1,8 +1,10 @@
 """Inference engine speed on a CHAOS-size phantom MRI (not a test): slices/s vs a reference loop,
 and end-to-end seconds for sCT + liver.
 
-Measured in ONE process, configurations interleaved round by round so that all of them see the
-same machine load (the load average and the CPU/wall ratio of every measurement are recorded):
+Measured in ONE process, configurations interleaved round by round (every other round in reverse
+order) so that all of them see the same machine load (the load average and the CPU/wall ratio of
+every measurement are recorded). The headline ratio is the median over rounds of the ratio to the
+same round's reference loop, with its quartiles: this VM's speed drifts by up to 2x within minutes.
 
 1. Throughput, per generator (the paper-size ResNet-9, 2 -> 1 channels, ngf 64, random weights,
    model grid = the MRI's own 256 x 256 grid; and the trained demo bundle when present):
@@ -160,7 +162,9 @@ def bench_throughput(label, bundle, images, body, rounds, batch, warmup=False):
     samples = {name: [] for name in ["reference loop"] + list(models)}
     outputs = {}
     for r in range(-1 if warmup else 0, rounds):  # round -1: warm-up, not recorded
-        for name in samples:
+        # every other round in reverse order (A B B A ...): a machine that speeds up or slows down
+        # during a round does not favour whichever configuration always runs first
+        for name in (list(samples) if r % 2 == 0 else list(samples)[::-1]):
             if r < 0:
                 reference_loop() if name == "reference loop" else synthesize(models[name], images)
                 continue
@@ -188,7 +192,8 @@ def bench_throughput(label, bundle, images, body, rounds, batch, warmup=False):
         per_round = [q["wall_s"] for q in samples["reference loop"]]
         paired = sorted(per_round[i] / q["wall_s"] for i, q in enumerate(samples[name]))
         row = dict(s, slices_per_s=z / s["best_wall_s"], ratio=(z / s["best_wall_s"]) / ref_rate,
-                   ratio_per_round=paired, ratio_median_per_round=paired[len(paired) // 2],
+                   ratio_per_round=paired, ratio_median_per_round=float(np.median(paired)),
+                   ratio_quartiles_per_round=[float(q) for q in np.percentile(paired, [25, 75])],
                    network_slices_per_s=z / best["network_s"], network_ratio=(z / best["network_s"]) / ref_rate,
                    prepare_s=best["prepare_s"], restore_s=best["restore_s"], batch=best["batch"],
                    load_s=load_s[name], path=getattr(models[name].runner, "path", "?"),
@@ -212,6 +217,11 @@ def print_table(label, out):
         print(f"  {shown:34s} {row['slices_per_s']:9.2f} {row['ratio']:6.2f} {row.get('ratio_median_per_round', 1.0):6.2f} "
               f"{net} {row.get('batch', 1):5d} "
               f"{row['load_at_best']:5.2f} {gs}")
+    for name, row in out["configs"].items():
+        if "ratio_per_round" in row and name.startswith("engine default"):
+            q1, q3 = row["ratio_quartiles_per_round"]
+            print(f"  {name}: paired ratio per round median {row['ratio_median_per_round']:.2f}, quartiles "
+                  f"{q1:.2f}-{q3:.2f}, all {', '.join(f'{v:.2f}' for v in row['ratio_per_round'])}")
 
 def bench_variants(net, x, rounds, batch, threads, with_compile):
     """Network-level variants on one batch of the prepared volume (paper-size generator)."""
