@@ -235,7 +235,7 @@ def test_slice_workers_give_the_single_worker_result(precision):
     try:
         torch.set_num_threads(2)
         one = FastResnetGenerator(net, precision)
-        one.max_workers = 1
+        one.workers.max_workers = 1
         one.chunk_bytes = 1  # one slice per chunk, as for big slices
         two = FastResnetGenerator(net, precision)
         two.chunk_bytes = 1
@@ -243,7 +243,7 @@ def test_slice_workers_give_the_single_worker_result(precision):
             y1 = one(x)
         y2 = two(x)  # called outside inference mode: workers must not build a graph either
         assert torch.get_num_threads() == 2
-        assert two._executor is not None and two._executor_workers == 2
+        assert two.workers._size == 2  # two workers did run
         assert not y2.requires_grad and y2.shape == (5, 1, 24, 20)
         diff_hu = (y1 - y2).abs() * 2047.5
         limit = 1e-3 if precision == "fp32" else GATE_P99_HU
@@ -254,5 +254,35 @@ def test_slice_workers_give_the_single_worker_result(precision):
         assert float(((alone - y2).abs() * 2047.5).max()) < limit
         per_slice = (y1 - y1.mean()).flatten(1).std(dim=1)
         assert len(set(np.round(per_slice.numpy(), 6))) == 5  # distinct slices (the check above could tell)
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_eager_cpu_runner_splits_the_batch_over_slice_workers():
+    """A network without an optimised path (the liver U-Net) runs its batch as one piece per slice
+    worker: same result as one piece, slices in order, and the split covers every slice once."""
+    import torch
+
+    from CrossModalitySynthLib.inference.slice_workers import split_even
+    from CrossModalitySynthLib.networks import NetworkConfig, build_network
+
+    assert [(s.start, s.stop) for s in split_even(7, 2)] == [(0, 4), (4, 7)]
+    assert [(s.start, s.stop) for s in split_even(2, 5)] == [(0, 1), (1, 2)]
+    torch.manual_seed(4)
+    unet = build_network(NetworkConfig(kind="unet", in_channels=1, out_channels=2, channels=(4, 8), strides=(2,),
+                                       num_res_units=1))
+    x = (np.random.default_rng(2).random((5, 1, 16, 16)) * 2 - 1).astype(np.float32)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        runner = TorchRunner(unet, "cpu", "fp32")
+        assert runner.path == "eager-fp32"
+        split = runner(x)
+        assert runner.workers._size == 2
+        runner.workers.max_workers = 1
+        whole = runner(x)
+        np.testing.assert_allclose(split, whole, atol=1e-5)
+        np.testing.assert_allclose(split[3:4], runner(x[3:4]), atol=1e-5)
+        assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)

@@ -37,7 +37,8 @@ class EngineOptions:
             passing bf16 quality gate for this device type and the device has native bf16, else
             fp32 (rule and measurements: :mod:`.precision`); the loaded model says which and why.
         backend: "torch" or "onnx" (ONNX Runtime, fp32 only: auto means fp32 there).
-        batch_size: slices per batch; None picks the largest that fits ``memory_budget_mb``.
+        batch_size: slices per batch; None picks the largest that fits ``memory_budget_mb``, at most
+            the runner's preferred batch (on the CPU: 4 slices per slice worker).
         memory_budget_mb: memory the run may use; None = a quarter of free RAM (max 4 GiB) on
             CPU, half of free GPU memory on CUDA.
         threads: CPU threads for torch/ONNX Runtime; None keeps the library default.
@@ -182,6 +183,9 @@ def _run_network(
     budget = None if opts.memory_budget_mb is None else int(opts.memory_budget_mb * 1024 * 1024)
     batch = choose_batch_size(model.spec["network"], (c, z, h, w), model.weights_bytes, model.device,
                               budget, opts.batch_size)
+    preferred = getattr(model.runner, "preferred_batch", lambda: None)()
+    if preferred and not opts.batch_size:  # the runner's own best batch: progress and cancel every few slices
+        batch = min(batch, preferred)
     t0 = time.perf_counter()
     outputs = []
     for z0 in range(0, z, batch):
