@@ -138,6 +138,26 @@ def test_progress_and_cancel(bundles):
                    progress=cancel_after_first, cancel=token)
 
 
+def test_cpu_batches_follow_the_slice_workers(bundles):
+    """Without --batch-size, a CPU batch is at most 4 slices per slice worker (one per thread), so
+    a 21-slice volume reports progress (and can be cancelled) every 8 slices with 2 threads."""
+    import torch
+
+    mr, mr2 = mri_like(shape_zyx=(21, 24, 24)), mri_like(shape_zyx=(21, 24, 24), seed=1)
+    before = torch.get_num_threads()
+    try:
+        model = load_model(bundles["mr2ct"], EngineOptions(device="cpu", threads=2))
+        assert model.runner.preferred_batch() == 8
+        calls = []
+        res = synthesize(model, [mr, mr2], progress=lambda s, d, t: calls.append((s, d, t)))
+        assert res.batch_size == 8
+        assert [d for s, d, t in calls if s == "synthesize"] == [8, 16, 21]
+        model = load_model(bundles["mr2ct"], EngineOptions(device="cpu", threads=1))
+        assert model.runner.preferred_batch() == 4
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_wrong_task_and_options(bundles):
     with pytest.raises(InputError, match="not a segmentation model"):
         segment(bundles["mr2ct"], [mri_like(), mri_like()], EngineOptions(device="cpu"))
