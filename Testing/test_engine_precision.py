@@ -286,3 +286,37 @@ def test_eager_cpu_runner_splits_the_batch_over_slice_workers():
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_slice_workers_work_in_a_forked_child():
+    """A process forked after the workers started (a data-loader worker, say) gets no threads from
+    its parent: the pool must start afresh there instead of waiting on threads that do not exist."""
+    import multiprocessing as mp
+
+    import torch
+
+    from CrossModalitySynthLib.inference.slice_workers import SliceWorkers
+
+    workers = SliceWorkers()
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        assert workers.map(lambda v: v * 2, [1, 2, 3], 2) == [2, 4, 6]
+        ctx = mp.get_context("fork")
+        queue = ctx.Queue()
+
+        def child():
+            queue.put(workers.map(lambda v: v + 1, [1, 2, 3], 2))
+
+        proc = ctx.Process(target=child)
+        proc.start()
+        proc.join(60)
+        hung = proc.is_alive()
+        if hung:
+            proc.kill()
+            proc.join()
+        assert not hung and proc.exitcode == 0, "the forked child hung or failed"
+        assert queue.get(timeout=5) == [2, 3, 4]
+    finally:
+        torch.set_num_threads(before)

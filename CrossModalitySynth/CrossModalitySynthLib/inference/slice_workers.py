@@ -11,6 +11,7 @@ torch releases the GIL inside its operators, so Python threads suffice. Thread c
 mode and grad mode are per thread in torch: each worker sets its own from the caller's.
 """
 
+import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, List, Optional, Sequence, TypeVar
 
@@ -30,6 +31,7 @@ class SliceWorkers:
             self.max_workers = int(max_workers)
         self._executor: Optional[ThreadPoolExecutor] = None
         self._size = 0
+        self._pid = os.getpid()
 
     def count(self, slices: int) -> int:
         """Workers for a batch of ``slices``: one per torch thread, at most one per slice."""
@@ -55,6 +57,8 @@ class SliceWorkers:
         return list(self._pool(workers).map(run, pieces))
 
     def _pool(self, workers: int) -> ThreadPoolExecutor:
+        if self._pid != os.getpid():  # a forked child has none of its parent's threads: start afresh
+            self._executor, self._size, self._pid = None, 0, os.getpid()
         if self._executor is None or self._size != workers:
             if self._executor is not None:
                 self._executor.shutdown(wait=True)
