@@ -15,6 +15,7 @@ registry does not list are kept as local models and listed too.
 import json
 import os
 import shutil
+import sys
 import tempfile
 import zipfile
 from dataclasses import asdict, dataclass, field
@@ -25,8 +26,18 @@ from .bundle import SPEC_NAME, Bundle, load_bundle, read_spec, sha256_of
 from .cache import models_dir
 from .download import ProgressFn, download
 
+#: The extension's registry, beside the library (Slicer install, source checkout, editable install).
 DEFAULT_REGISTRY = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
                                 "Resources", "Models.json")
+#: Where a wheel install puts the same Resources folder (pyproject's data-files).
+INSTALLED_REGISTRY = os.path.join(sys.prefix, "share", "crossmodalitysynth", "Resources", "Models.json")
+
+
+def default_registry_file() -> str:
+    """The registry beside the library when it is there, else the one a wheel installed."""
+    if not os.path.isfile(DEFAULT_REGISTRY) and os.path.isfile(INSTALLED_REGISTRY):
+        return INSTALLED_REGISTRY
+    return DEFAULT_REGISTRY
 
 
 @dataclass
@@ -64,7 +75,7 @@ class Registry:
     """Lists, fetches, verifies, imports and removes model bundles."""
 
     def __init__(self, registry_file: Optional[str] = None, root: Optional[str] = None):
-        self.registry_file = os.path.abspath(registry_file or os.environ.get("CMSYNTH_REGISTRY") or DEFAULT_REGISTRY)
+        self.registry_file = os.path.abspath(registry_file or os.environ.get("CMSYNTH_REGISTRY") or default_registry_file())
         self.root = os.path.abspath(root or models_dir())
         self._entries = self._read()
 
