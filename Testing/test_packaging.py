@@ -49,12 +49,14 @@ def test_wheel_install_finds_its_registry_and_models(tmp_path):
                     str(src)], check=True, cwd=tmp_path, capture_output=True)
     (wheel,) = list(wheels.glob("crossmodalitysynth-*.whl"))
 
-    # a fresh environment whose only copy of the library is the installed wheel (dependencies from ours)
+    # a fresh environment whose only copy of the library is the installed wheel, installed by that
+    # environment's own pip (ours would uninstall our editable install first); the dependencies come
+    # from our environment through a .pth file written after the install
     env_dir = tmp_path / "env"
-    venv.EnvBuilder(with_pip=False).create(env_dir)
+    venv.EnvBuilder(with_pip=True).create(env_dir)
     python = env_dir / "bin" / "python"
-    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--prefix", str(env_dir), str(wheel)],
-                   check=True, capture_output=True)
+    subprocess.run([str(python), "-m", "pip", "install", "--no-deps", "--no-index", "-q", str(wheel)],
+                   check=True, capture_output=True, cwd=tmp_path)
     site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                           check=True, capture_output=True, text=True).stdout.strip()
     ours = [p for p in sys.path if p.endswith("site-packages") and os.path.isdir(p)]
@@ -78,3 +80,7 @@ def test_wheel_install_finds_its_registry_and_models(tmp_path):
     assert got["registry"] == os.path.join(share, "Models.json")
     assert got["bundle"].startswith(share)
     assert got["ids"] == sorted(os.path.basename(p) for p in _bundled_paths())
+    # and our own environment still has its editable install (the test must not touch it)
+    ours_now = subprocess.run([sys.executable, "-c", "import CrossModalitySynthLib; print(CrossModalitySynthLib.__file__)"],
+                              check=True, capture_output=True, text=True, cwd=tmp_path, env=env)
+    assert ours_now.stdout.strip().startswith(ROOT)
