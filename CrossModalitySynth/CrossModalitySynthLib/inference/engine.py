@@ -183,7 +183,7 @@ def _run_network(
     budget = None if opts.memory_budget_mb is None else int(opts.memory_budget_mb * 1024 * 1024)
     batch = choose_batch_size(model.spec["network"], (c, z, h, w), model.weights_bytes, model.device,
                               budget, opts.batch_size)
-    preferred = getattr(model.runner, "preferred_batch", lambda: None)()
+    preferred = model.runner.preferred_batch()
     if preferred and not opts.batch_size:  # the runner's own best batch: progress and cancel every few slices
         batch = min(batch, preferred)
     t0 = time.perf_counter()

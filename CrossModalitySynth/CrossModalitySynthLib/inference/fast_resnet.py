@@ -278,7 +278,7 @@ class FastResnetGenerator:
         if self.down_w[0].dtype == f32:
             x = instance_norm(x, relu=True)
         else:  # ReLU fused into the cast to the first downsampling's bf16 input
-            low = torch.empty(x.shape, dtype=self.down_w[0].dtype).contiguous(memory_format=cl)
+            low = torch.empty(x.shape, dtype=self.down_w[0].dtype, memory_format=cl)
             norm_relu_into(x, low)
             x = low
         last = len(self.down_w) - 1
@@ -340,8 +340,8 @@ class FastResnetGenerator:
         for w1, w2 in self.blocks:
             inner.copy_(h)
             reflect_edges_(pad)
-            t = instance_norm(F.conv2d(pad.permute(0, 3, 1, 2), w1), relu=False)  # bf16: feeds conv2 only
-            torch.clamp_min(t.permute(0, 2, 3, 1), 0.0, out=inner)  # ReLU on the way into the padded buffer
+            # bf16 (feeds conv2 only); ReLU on the way into the padded buffer
+            norm_relu_into(F.conv2d(pad.permute(0, 3, 1, 2), w1), inner.permute(0, 3, 1, 2))
             reflect_edges_(pad)
             t = instance_norm(F.conv2d(pad.permute(0, 3, 1, 2), w2).float(), relu=False)
             h.add_(t.permute(0, 2, 3, 1))

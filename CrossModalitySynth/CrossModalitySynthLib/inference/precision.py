@@ -39,14 +39,13 @@ import numpy as np
 import SimpleITK as sitk
 
 from ..errors import ConfigError, InputError
+from .device import check_precision
 
 #: The gate: mean and 99th percentile of |HU difference| inside the body.
 GATE_MEAN_HU = 1.0
 GATE_P99_HU = 5.0
 #: Tolerance for an optimised fp32 path against the eager fp32 reference (max |HU difference|).
 FP32_PATH_MAX_HU = 1.0
-#: What ``--precision`` accepts.
-PRECISION_CHOICES = ("auto", "fp32", "bf16")
 #: Only these bundles are gated (and can run bf16 under ``auto``): their output is in HU.
 GATED_DIRECTION = "MR->CT"
 
@@ -203,8 +202,7 @@ def resolve_precision(requested: str, device: str, spec: Dict[str, Any], backend
         spec: the bundle's spec.
         backend: "torch" or "onnx".
     """
-    if requested not in PRECISION_CHOICES:
-        raise ConfigError(f"Unknown precision {requested!r}; use one of {', '.join(PRECISION_CHOICES)}.")
+    check_precision(requested)
     if requested != "auto":
         return PrecisionChoice(requested, f"{requested} requested")
     if backend != "torch":
@@ -318,7 +316,6 @@ __all__ = [
     "FP32_PATH_MAX_HU",
     "GATE_MEAN_HU",
     "GATE_P99_HU",
-    "PRECISION_CHOICES",
     "PrecisionChoice",
     "bundle_gate",
     "confirm_runner",

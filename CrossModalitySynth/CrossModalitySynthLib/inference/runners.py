@@ -77,18 +77,18 @@ class TorchRunner:
         """Slices per call that keep every slice worker busy (CPU); None on CUDA (memory decides)."""
         if self.device.type != "cpu":
             return None
-        return self.slices_per_worker * self.workers.count(self.workers.max_workers)
+        return self.slices_per_worker * self.workers.count()
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         torch = self.torch
         x = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)).to(self.device)
+        workers = self.workers.count(x.shape[0]) if self.device.type == "cpu" else 1
         with torch.inference_mode():
             if self.fast is not None and self.fast.supports(x):
                 y = self.fast(x)
-            elif self.device.type == "cpu" and self.workers.count(x.shape[0]) > 1:
-                # eager on the CPU: the batch in one piece per slice worker
-                parts = split_even(int(x.shape[0]), self.workers.count(x.shape[0]))
-                y = torch.cat(self.workers.map(lambda s: self._eager(x[s]), parts, len(parts)))
+            elif workers > 1:  # eager on the CPU: the batch in one piece per slice worker
+                parts = split_even(int(x.shape[0]), workers)
+                y = torch.cat(self.workers.map(lambda s: self._eager(x[s]), parts, workers))
             else:
                 y = self._eager(x)
         return y.float().cpu().numpy()
@@ -128,6 +128,10 @@ class OnnxRunner:
         self.session = ort.InferenceSession(onnx_path, sess_options=opts, providers=providers)
         self.input_name = self.session.get_inputs()[0].name
         self.path = "onnxruntime-fp32"
+
+    def preferred_batch(self) -> Optional[int]:
+        """None: ONNX Runtime takes the memory-budget batch."""
+        return None
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         (y,) = self.session.run(None, {self.input_name: np.ascontiguousarray(batch, dtype=np.float32)})

@@ -33,11 +33,12 @@ class SliceWorkers:
         self._size = 0
         self._pid = os.getpid()
 
-    def count(self, slices: int) -> int:
-        """Workers for a batch of ``slices``: one per torch thread, at most one per slice."""
+    def count(self, slices: Optional[int] = None) -> int:
+        """Workers for a batch of ``slices`` (None: any size): one per torch thread, at most one per slice."""
         import torch
 
-        return max(1, min(torch.get_num_threads(), self.max_workers, int(slices)))
+        limit = self.max_workers if slices is None else min(self.max_workers, int(slices))
+        return max(1, min(torch.get_num_threads(), limit))
 
     def map(self, fn: Callable[[T], R], pieces: Sequence[T], workers: int) -> List[R]:
         """``[fn(p) for p in pieces]``, in order, on up to ``workers`` threads (inline for one)."""
