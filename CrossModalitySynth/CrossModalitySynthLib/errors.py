@@ -22,3 +22,7 @@ class OutputError(CMSynthError):
 
 class ConfigError(CMSynthError):
     """A configuration, model spec or command-line combination is invalid."""
+
+
+class NoSpaceError(OutputError):
+    """An output could not be written because its disk is full (or the user's quota is used up)."""

@@ -43,6 +43,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     except CMSynthError as exc:
         print(f"cmsynth {args.command}: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except OSError as exc:
+        from ..io.verify import is_no_space, no_space_error
+
+        if not is_no_space(exc):
+            raise
+        print(f"cmsynth {args.command}: error: {no_space_error(exc.filename or '.')}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"cmsynth {args.command}: interrupted; nothing partial was left behind.", file=sys.stderr)
         return 130

@@ -4,6 +4,7 @@ import csv
 import os
 
 from ..errors import ConfigError
+from ..io.verify import disk_errors
 from ..pipeline import CaseInputs, find_cases, run_batch, run_case
 from ..pipeline.clinical import check_output_folder
 from .engine_args import add_engine_arguments, cancel_on_signals, emit_result, load, make_progress
@@ -88,9 +89,13 @@ def _print_summary(out, s) -> None:
 def _write_batch_csv(rows, path) -> None:
     cols = ["case_id", "status", "output", "seconds", "mae_hu", "liver_volume_ml"]
     tmp = path + ".tmp"
-    with open(tmp, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=cols, extrasaction="ignore")
-        w.writeheader()
-        for r in rows:
-            w.writerow(r)
-    os.replace(tmp, path)
+    try:
+        with disk_errors(path), open(tmp, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=cols, extrasaction="ignore")
+            w.writeheader()
+            for r in rows:
+                w.writerow(r)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)

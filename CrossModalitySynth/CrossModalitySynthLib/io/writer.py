@@ -14,6 +14,7 @@ import SimpleITK as sitk
 
 from ..errors import OutputError
 from .formats import DETACHED_HEADER, SUPPORTED_WRITE, suffix_of
+from .verify import disk_errors, flush_to_disk, free_bytes, no_space_error, verify_volume_file
 
 
 def check_output_path(path: str, overwrite: bool = False) -> str:
@@ -62,7 +63,8 @@ def atomic_output(path: str, overwrite: bool = False) -> Iterator[str]:
     path = check_output_path(path, overwrite)
     parent = os.path.dirname(os.path.abspath(path))
     suffix = suffix_of(path) or os.path.splitext(path)[1]
-    fd, tmp = tempfile.mkstemp(prefix=".cmsynth-tmp-", suffix=suffix, dir=parent)
+    with disk_errors(path):
+        fd, tmp = tempfile.mkstemp(prefix=".cmsynth-tmp-", suffix=suffix, dir=parent)
     os.close(fd)
     try:
         yield tmp
@@ -100,6 +102,9 @@ def write_volume(image: sitk.Image, path: str, overwrite: bool = False, compress
     Detached-header formats (.nhdr, .mhd) are written into a temporary folder beside the target
     and moved into place data-file first, header last, so a reader never finds a header whose
     data file is missing.
+
+    What was written is checked before it is renamed into place (:mod:`.verify`): a full disk or
+    a short write raises OutputError ("not enough space on ...") and leaves nothing behind.
     """
     path = os.fspath(path)
     suffix = suffix_of(path)
@@ -113,23 +118,35 @@ def write_volume(image: sitk.Image, path: str, overwrite: bool = False, compress
         _write_detached(image, path, use_compression)
         return path
     with atomic_output(path, overwrite=True) as tmp:
-        _execute_write(image, tmp, use_compression)
+        _execute_write(image, tmp, use_compression, path)
+        verify_volume_file(tmp, path, _data_bytes(image))
     return path
 
 
-def _execute_write(image: sitk.Image, path: str, compress: bool) -> None:
+def _data_bytes(image: sitk.Image) -> int:
+    return image.GetNumberOfPixels() * image.GetNumberOfComponentsPerPixel() * image.GetSizeOfPixelComponent()
+
+
+def _execute_write(image: sitk.Image, path: str, compress: bool, target: str) -> None:
     try:
         sitk.WriteImage(image, path, useCompression=compress)
     except RuntimeError as exc:
-        raise OutputError(f"Could not write {path}: {str(exc).strip().splitlines()[-1][:200]}") from None
+        if free_bytes(path) < max(_data_bytes(image), 1 << 20):
+            raise no_space_error(target) from None
+        raise OutputError(f"Could not write {target}: {str(exc).strip().splitlines()[-1][:200]}") from None
 
 
 def _write_detached(image: sitk.Image, path: str, compress: bool) -> None:
     parent = os.path.dirname(os.path.abspath(path))
     name = os.path.basename(path)
-    tmpdir = tempfile.mkdtemp(prefix=".cmsynth-tmp-", dir=parent)
+    with disk_errors(path):
+        tmpdir = tempfile.mkdtemp(prefix=".cmsynth-tmp-", dir=parent)
     try:
-        _execute_write(image, os.path.join(tmpdir, name), compress)
+        _execute_write(image, os.path.join(tmpdir, name), compress, path)
+        for f in os.listdir(tmpdir):
+            with disk_errors(path):
+                flush_to_disk(os.path.join(tmpdir, f))
+        verify_volume_file(os.path.join(tmpdir, name), path, _data_bytes(image))
         produced = sorted(os.listdir(tmpdir))
         data_files = [f for f in produced if f != name]
         for f in data_files:  # data first

@@ -14,6 +14,7 @@ from typing import Callable, List, Optional
 
 from ..errors import OutputError
 from ..io import replace_folder, write_volume
+from ..io.verify import disk_errors
 from .case import PhantomCase, make_case
 
 
@@ -34,11 +35,12 @@ def write_case(case: PhantomCase, folder: str, overwrite: bool = False) -> str:
     except OSError as exc:
         raise OutputError(f"Cannot write in {parent} ({exc.strerror}); choose a writable output folder.") from None
     try:
-        for fname, image in case.images.items():
-            write_volume(image, os.path.join(tmp, fname))
-        with open(os.path.join(tmp, "case.json"), "w", encoding="utf-8") as f:
-            json.dump(case.meta, f, indent=1, sort_keys=True)
-            f.write("\n")
+        with disk_errors(folder):
+            for fname, image in case.images.items():
+                write_volume(image, os.path.join(tmp, fname))
+            with open(os.path.join(tmp, "case.json"), "w", encoding="utf-8") as f:
+                json.dump(case.meta, f, indent=1, sort_keys=True)
+                f.write("\n")
         # temporary files and folders are private; a case is ordinary data (rw-r--r--, rwxr-xr-x)
         for fname in os.listdir(tmp):
             os.chmod(os.path.join(tmp, fname), 0o644)
@@ -70,14 +72,35 @@ def write_cases(out: str, n_cases: int = 1, seed: int = 0, size: str = "small", 
     if existing and not overwrite:
         more = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""
         raise OutputError(f"{existing[0]}{more} already exists; choose another --out folder or pass --overwrite.")
+    created = _missing_folders(out)
     try:
         os.makedirs(out, exist_ok=True)
     except OSError as exc:
         raise OutputError(f"Cannot create {out} ({exc.strerror}); choose a writable location.") from None
     written = []
-    for i, target in enumerate(targets):
-        case = make_case(seed + i, size=size, oblique=oblique, lesions=lesions)
-        written.append(write_case(case, target, overwrite=overwrite))
-        if progress is not None:
-            progress(i + 1, n_cases, target)
+    try:
+        for i, target in enumerate(targets):
+            case = make_case(seed + i, size=size, oblique=oblique, lesions=lesions)
+            written.append(write_case(case, target, overwrite=overwrite))
+            if progress is not None:
+                progress(i + 1, n_cases, target)
+    except BaseException:
+        for folder in created:  # the folders this call made, deepest first, if still empty
+            try:
+                os.rmdir(folder)
+            except OSError:
+                break
+        raise
     return written
+
+
+def _missing_folders(path: str) -> List[str]:
+    """``path`` and those of its parents that do not exist yet, deepest first."""
+    missing = []
+    while path and not os.path.exists(path):
+        missing.append(path)
+        parent = os.path.dirname(path)
+        if parent == path:
+            break
+        path = parent
+    return missing

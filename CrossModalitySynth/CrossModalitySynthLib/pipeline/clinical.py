@@ -28,6 +28,7 @@ from ..inference import CancelToken, LoadedModel, segment, synthesize
 from ..inference.progress import ProgressCallback
 from ..io import read_volume, write_volume
 from ..io.segnrrd import write_seg_nrrd
+from ..io.verify import disk_errors
 from .overlay import save_overlays
 
 SUMMARY = "summary.json"
@@ -97,26 +98,12 @@ def run_case(
         cancel.check()
 
     parent = os.path.dirname(os.path.abspath(out_dir))
-    staging = tempfile.mkdtemp(prefix=".cmsynth-run-", dir=parent)
+    with disk_errors(out_dir):
+        staging = tempfile.mkdtemp(prefix=".cmsynth-run-", dir=parent)
     try:
-        outputs = {"synthetic": "synthetic.nii.gz"}
-        write_volume(res.image, os.path.join(staging, outputs["synthetic"]))
-        if liver is not None:
-            outputs["liver"] = "liver.nii.gz"
-            outputs["liver_segmentation"] = "liver.seg.nrrd"
-            write_volume(liver, os.path.join(staging, outputs["liver"]))
-            write_seg_nrrd(liver, os.path.join(staging, outputs["liver_segmentation"]))
-        if progress:
-            progress("write", 1, 2)
-        if overlays:
-            ct_out = synth.spec["output"]["modality"] == "CT"
-            pics = save_overlays(images[0], res.image, liver, staging,
-                                 second_title="synthetic CT" if ct_out else "synthetic MRI", second_is_ct=ct_out)
-            outputs.update({f"overlay_{k}": os.path.basename(v) for k, v in pics.items()})
-        summary = _summary(case, synth, seg, res, seg_res, images, reference, outputs, t_start)
-        with open(os.path.join(staging, SUMMARY), "w") as f:
-            json.dump(summary, f, indent=2)
-            f.write("\n")
+        with disk_errors(out_dir):
+            summary = _write_outputs(staging, case, synth, seg, res, seg_res, images, reference, overlays,
+                                     progress, t_start)
         if cancel:
             cancel.check()
         if os.path.isdir(out_dir):
@@ -130,6 +117,30 @@ def run_case(
             shutil.rmtree(staging, ignore_errors=True)
     if progress:
         progress("write", 2, 2)
+    return summary
+
+
+def _write_outputs(staging, case, synth, seg, res, seg_res, images, reference, overlays, progress, t_start) -> Dict:
+    """Write every output of one case into ``staging``; returns the summary written there."""
+    liver = seg_res.image if seg_res is not None else None
+    outputs = {"synthetic": "synthetic.nii.gz"}
+    write_volume(res.image, os.path.join(staging, outputs["synthetic"]))
+    if liver is not None:
+        outputs["liver"] = "liver.nii.gz"
+        outputs["liver_segmentation"] = "liver.seg.nrrd"
+        write_volume(liver, os.path.join(staging, outputs["liver"]))
+        write_seg_nrrd(liver, os.path.join(staging, outputs["liver_segmentation"]))
+    if progress:
+        progress("write", 1, 2)
+    if overlays:
+        ct_out = synth.spec["output"]["modality"] == "CT"
+        pics = save_overlays(images[0], res.image, liver, staging,
+                             second_title="synthetic CT" if ct_out else "synthetic MRI", second_is_ct=ct_out)
+        outputs.update({f"overlay_{k}": os.path.basename(v) for k, v in pics.items()})
+    summary = _summary(case, synth, seg, res, seg_res, images, reference, outputs, t_start)
+    with open(os.path.join(staging, SUMMARY), "w") as f:
+        json.dump(summary, f, indent=2)
+        f.write("\n")
     return summary
 
 
