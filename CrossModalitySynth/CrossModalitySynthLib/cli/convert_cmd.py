@@ -1,6 +1,7 @@
 """``cmsynth convert``: any supported input to any supported output format."""
 
 from ..io import SUPPORTED_WRITE, read_volume, write_volume
+from ..io.guard import refuse_input_as_output
 from ..io.writer import check_output_path
 
 
@@ -19,6 +20,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    refuse_input_as_output(args.output, [args.input])
     check_output_path(args.output, args.overwrite)  # fail before reading a large series
     image = read_volume(args.input, series=args.series)
     write_volume(image, args.output, overwrite=args.overwrite)

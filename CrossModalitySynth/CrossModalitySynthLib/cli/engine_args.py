@@ -8,6 +8,7 @@ import threading
 
 from ..inference import CancelToken, EngineOptions, Progress, load_model
 from ..io import read_volume
+from ..io.guard import refuse_input_as_output
 from ..io.writer import check_output_path
 from ..inference.device import BACKENDS, DEVICES, PRECISIONS
 from ..registry import Registry
@@ -89,6 +90,7 @@ def run_engine_command(args, engine_fn, write_fn) -> int:
     """The flow shared by ``synthesize`` and ``segment``: check the output, load the model and the
     inputs, run ``engine_fn(model, images, progress=, cancel=)`` under signal-driven cancel, then
     ``write_fn(result_image, out_path, overwrite)``; report warnings and the result."""
+    refuse_input_as_output(args.out, args.inputs)
     check_output_path(args.out, args.overwrite)  # fail before any heavy work
     model = load(args, args.model)
     images = [read_volume(p) for p in args.inputs]

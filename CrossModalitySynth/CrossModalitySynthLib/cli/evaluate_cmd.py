@@ -5,6 +5,7 @@ import shlex
 import sys
 
 from ..errors import ConfigError, InputError
+from ..io.guard import refuse_input_as_output
 
 FEATURES = ("histspec", "randproj", "inception")
 PLANES = ("axial", "coronal", "sagittal")
@@ -117,12 +118,22 @@ def _settings(args):
                               hu_range=(lo, hi), bin_width=args.bin_width)
 
 
+def _input_files(inputs):
+    files = [f for v in inputs.real + inputs.synthetic for f in (v.path, v.mask)]
+    for p in inputs.pairs:
+        files += [p.real, p.synthetic, p.mask, p.labels, p.pred]
+    return files
+
+
 def run(args) -> int:
     from ..evaluation import check_output_dir, collect_inputs, evaluate, make_extractor, write_outputs
 
     settings = _settings(args)
+    given = [p for group in (args.real, args.synthetic, args.masks, args.labels, args.pred_labels) for p in group or ()]
+    refuse_input_as_output(args.out, given, folder_output=True)
     check_output_dir(args.out, args.overwrite)  # fail before any computation
     inputs = collect_inputs(args.real, args.synthetic, args.paired, args.masks, args.labels, args.pred_labels)
+    refuse_input_as_output(args.out, _input_files(inputs), folder_output=True)  # files a CSV names
     extractor = make_extractor(settings)
     bar = _Bar(not args.no_progress)
     try:

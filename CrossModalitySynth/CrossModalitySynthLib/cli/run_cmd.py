@@ -4,6 +4,7 @@ import csv
 import os
 
 from ..errors import ConfigError
+from ..io.guard import refuse_input_as_output
 from ..io.verify import disk_errors
 from ..pipeline import CaseInputs, find_cases, run_batch, run_case
 from ..pipeline.clinical import check_output_folder
@@ -41,6 +42,7 @@ def run(args) -> int:
     if bool(args.inputs) == bool(args.batch):
         raise ConfigError("Give either INPUT volume(s) of one case or --batch FOLDER_OR_CSV, not both or neither.")
     if not args.batch:
+        refuse_input_as_output(args.out, list(args.inputs) + [args.reference_ct], folder_output=True)
         check_output_folder(args.out, args.overwrite)
     synth = load(args, args.model)
     seg = load(args, args.liver_model) if args.liver_model else None

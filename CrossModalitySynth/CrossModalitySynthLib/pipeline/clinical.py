@@ -28,6 +28,7 @@ from ..inference import CancelToken, LoadedModel, segment, synthesize
 from ..inference.progress import ProgressCallback
 from ..io import read_volume, write_volume
 from ..io.segnrrd import write_seg_nrrd
+from ..io.guard import refuse_input_as_output
 from ..io.verify import disk_errors
 from .overlay import save_overlays
 
@@ -82,6 +83,7 @@ def run_case(
     Everything is written into a hidden temporary folder beside ``out_dir`` and renamed into
     place at the end: after an error or a cancel nothing is left behind.
     """
+    refuse_input_as_output(out_dir, list(case.paths) + [case.reference_ct], folder_output=True)
     check_output_folder(out_dir, overwrite)
     t_start = time.perf_counter()
     images = [read_volume(p) for p in case.paths]
