@@ -127,7 +127,7 @@ def _make_runs(data, base):
         f.write(out)
     strong = os.path.join(base, "strong")
     os.makedirs(strong)
-    with open(os.path.join(strong, "old.txt"), "w") as f:
+    with open(os.path.join(strong, "metrics.json"), "w") as f:  # an output of an earlier run
         f.write("previous output")
     code, _, err = run_cli(*_paired_args(data, "strong", strong, "--overwrite"))
     assert code == 0, err
@@ -167,7 +167,8 @@ def test_output_folder_content(runs):
             assert f.read(8) == b"\x89PNG\r\n\x1a\n"
     assert "2 cases: MAE" in runs["stdout"] and "report.html" in runs["stdout"]
     # the strong run replaced the old folder as a whole; no temporary folder is left behind
-    assert not os.path.exists(os.path.join(runs["strong"], "old.txt"))
+    with open(os.path.join(runs["strong"], "metrics.json")) as f:
+        assert f.read() != "previous output"
     assert sorted(os.listdir(runs["base"])) == ["mild", "strong"]
 
 

@@ -3,6 +3,7 @@
 from ..io import SUPPORTED_WRITE, read_volume, write_volume
 from ..io.guard import refuse_input_as_output
 from ..io.writer import check_output_path
+from .overwrite_arg import add_overwrite_argument
 
 
 def register(sub) -> None:
@@ -15,7 +16,7 @@ def register(sub) -> None:
     p.add_argument("input", help="volume file or DICOM folder")
     p.add_argument("output", help="output file; its suffix picks the format")
     p.add_argument("--series", help="DICOM folder only: SeriesInstanceUID or SeriesDescription to read")
-    p.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
+    add_overwrite_argument(p, "OUTPUT")
     p.set_defaults(func=run)
 
 

@@ -6,6 +6,7 @@ import sys
 
 from ..errors import ConfigError, InputError
 from ..io.guard import refuse_input_as_output
+from .overwrite_arg import add_overwrite_argument
 
 FEATURES = ("histspec", "randproj", "inception")
 PLANES = ("axial", "coronal", "sagittal")
@@ -50,7 +51,7 @@ def register(sub) -> None:
                    help="HU range of the histograms (default -1024 3071)")
     p.add_argument("--bin-width", type=float, default=10.0, metavar="HU", help="histogram bin width in HU (default 10)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (must not exist or be empty)")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    add_overwrite_argument(p, "DIR (only once the new one is complete)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 

@@ -1,6 +1,7 @@
 """``cmsynth phantom``: write digital abdominal phantom cases (paired CT + MRI + labels)."""
 
 from ..errors import OutputError
+from .overwrite_arg import add_overwrite_argument
 
 
 def register(sub) -> None:
@@ -21,7 +22,7 @@ def register(sub) -> None:
     )
     p.add_argument("--oblique", action="store_true", help="write the volumes with a non-identity (oblique) direction")
     p.add_argument("--no-lesions", action="store_true", help="never add liver lesions")
-    p.add_argument("--overwrite", action="store_true", help="replace existing case folders")
+    add_overwrite_argument(p, "each OUT/case_XXX folder")
     p.set_defaults(func=run)
 
 

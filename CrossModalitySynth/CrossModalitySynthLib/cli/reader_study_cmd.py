@@ -8,6 +8,7 @@ terminal session for one reader), ``answer`` (record one answer, for scripts), `
 import sys
 
 from ..errors import ConfigError, InputError
+from .overwrite_arg import add_overwrite_argument
 
 
 def register(sub) -> None:
@@ -90,7 +91,7 @@ def register(sub) -> None:
     an.add_argument("study", help="study folder")
     an.add_argument("--key", required=True, help="the answer key STUDY_key.json")
     an.add_argument("--out", required=True, metavar="DIR", help="output folder (created)")
-    an.add_argument("--overwrite", action="store_true", help="replace existing result files")
+    add_overwrite_argument(an, "each result file")
     an.set_defaults(func=run_analyze)
 
 

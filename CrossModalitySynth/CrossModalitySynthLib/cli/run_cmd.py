@@ -9,6 +9,7 @@ from ..io.verify import disk_errors
 from ..pipeline import CaseInputs, find_cases, run_batch, run_case
 from ..pipeline.clinical import check_output_folder
 from .engine_args import add_engine_arguments, cancel_on_signals, emit_result, load, make_progress
+from .overwrite_arg import add_overwrite_argument
 
 
 def register(sub) -> None:
@@ -21,7 +22,8 @@ def register(sub) -> None:
         "Each case folder gets synthetic.nii.gz, liver.nii.gz, liver.seg.nrrd, overlay_{axial,coronal,sagittal}.png "
         "and summary.json (timings, the precision used and why; MAE/PSNR/SSIM when a reference CT is given). "
         "Batch runs skip cases that "
-        "already have a summary.json and write batch_summary.csv.",
+        "already have a summary.json, replace an unfinished ROOT/<case_id> folder only when it holds nothing but "
+        "these outputs (else the case fails and names the other files) and write batch_summary.csv.",
     )
     p.add_argument("inputs", nargs="*", metavar="INPUT", help="input volume(s) of one case, in the model's input order")
     p.add_argument("--model", required=True, help="synthesis model id or bundle folder")
@@ -33,7 +35,7 @@ def register(sub) -> None:
                    help="batch folders: file stem of the reference CT in each case folder (e.g. ct_on_mr)")
     p.add_argument("--case-id", help="one case: id recorded in summary.json (default: the output folder name)")
     p.add_argument("--no-overlays", action="store_true", help="do not draw the overlay pictures")
-    p.add_argument("--overwrite", action="store_true", help="one case: replace a non-empty output folder")
+    add_overwrite_argument(p, "OUT (one case)")
     add_engine_arguments(p)
     p.set_defaults(func=run)
 

@@ -5,6 +5,7 @@ from ..inference import segment
 from ..io import write_volume
 from ..io.segnrrd import write_seg_nrrd
 from .engine_args import add_engine_arguments, run_engine_command
+from .overwrite_arg import add_overwrite_argument
 
 
 def register(sub) -> None:
@@ -18,7 +19,7 @@ def register(sub) -> None:
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="input MRI volume(s) in the model's input order")
     p.add_argument("--model", required=True, help="liver model id (see 'cmsynth models list') or a bundle folder")
     p.add_argument("--out", required=True, help="output file: .nii.gz / .nrrd label volume or .seg.nrrd segmentation")
-    p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
+    add_overwrite_argument(p, "OUT")
     add_engine_arguments(p)
     p.set_defaults(func=run)
 

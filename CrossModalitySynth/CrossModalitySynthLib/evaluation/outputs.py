@@ -19,6 +19,10 @@ import numpy as np
 from .. import __version__
 from ..errors import OutputError
 from ..io import replace_folder
+from ..io.writer import check_folder_replaceable
+
+#: every file an evaluation folder may hold: --overwrite replaces a folder holding nothing else
+OUTPUTS = ("metrics.json", "per_case.csv", "report.html", "plots/*")
 from .plots import make_plots
 from .report import render_report
 from .runner import SEG_KEYS, EvaluationResult
@@ -32,6 +36,7 @@ def check_output_dir(path: str, overwrite: bool = False) -> str:
         raise OutputError("{} is a file; give a folder for the evaluation output.".format(path))
     if os.path.isdir(path) and os.listdir(path) and not overwrite:
         raise OutputError("The output folder {} exists and is not empty; choose another --out or pass --overwrite.".format(path))
+    check_folder_replaceable(path, overwrite, OUTPUTS, "cmsynth evaluate")
     parent = os.path.dirname(path)
     if not os.path.isdir(parent):
         raise OutputError("The folder {} does not exist; create it first or choose another --out.".format(parent))
@@ -109,7 +114,7 @@ def write_outputs(result: EvaluationResult, out_dir: str, overwrite: bool = Fals
         _write_csv(per_case_table(result), os.path.join(tmp, "per_case.csv"))
         with open(os.path.join(tmp, "report.html"), "w", encoding="utf-8") as f:
             f.write(render_report(result, figures, plot_dir))
-        replace_folder(tmp, out_dir)
+        replace_folder(tmp, out_dir, ours=OUTPUTS, command="cmsynth evaluate")
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -5,10 +5,11 @@ either nothing or the previous file.
 """
 
 import contextlib
+import fnmatch
 import os
 import shutil
 import tempfile
-from typing import Iterator
+from typing import Iterator, List, Optional, Sequence
 
 import SimpleITK as sitk
 
@@ -75,12 +76,60 @@ def atomic_output(path: str, overwrite: bool = False) -> Iterator[str]:
             os.remove(tmp)
 
 
-def replace_folder(tmp: str, folder: str) -> str:
+#: The overwrite rule of every command, as its --help says it.
+OVERWRITE_RULE = ("--overwrite replaces only the outputs this command writes; an output folder holding any other "
+                  "file is refused (the files are named) and nothing is changed")
+
+
+def foreign_files(folder: str, ours: Sequence[str]) -> List[str]:
+    """Files and folders inside ``folder`` (paths relative to it, '/'-separated) that match none of
+    the patterns ``ours`` (fnmatch, e.g. ``"summary.json"``, ``"overlay_*.png"``, ``"plots/*"``)."""
+    found = []
+    for root, dirs, files in os.walk(folder):
+        rel_root = os.path.relpath(root, folder).replace(os.sep, "/")
+        rel_root = "" if rel_root == "." else rel_root + "/"
+        for d in list(dirs):
+            rel = rel_root + d
+            if not any(p.startswith(rel + "/") for p in ours):
+                found.append(rel + "/")
+                dirs.remove(d)
+        for f in files:
+            rel = rel_root + f
+            if not any(fnmatch.fnmatchcase(rel, p) for p in ours):
+                found.append(rel)
+    return sorted(found)
+
+
+def check_folder_replaceable(folder: str, overwrite: bool, ours: Sequence[str], command: str) -> None:
+    """The overwrite rule for an output folder (:data:`OVERWRITE_RULE`): a missing or empty folder is
+    fine; a non-empty one needs ``overwrite`` and may hold only files matching ``ours``."""
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        raise OutputError(f"Output {folder} is a file; give a folder.")
+    if not os.path.isdir(folder) or not os.listdir(folder):
+        return
+    if not overwrite:
+        raise OutputError(f"Output folder {folder} already exists and is not empty; choose another or pass --overwrite.")
+    other = foreign_files(folder, ours)
+    if other:
+        more = f" and {len(other) - 3} more" if len(other) > 3 else ""
+        raise OutputError(
+            f"Output folder {folder} holds files that {command} does not write ({', '.join(other[:3])}{more}); "
+            "move them away or choose another folder (--overwrite replaces only what the command writes)."
+        )
+
+
+def replace_folder(tmp: str, folder: str, ours: Optional[Sequence[str]] = None, command: str = "cmsynth") -> str:
     """Move the finished folder ``tmp`` onto ``folder`` (beside it, same file system), replacing any
     previous one: the old folder is renamed aside, ``tmp`` renamed in, then the old one deleted; if
     the second rename fails the old folder is put back. ``tmp`` is made rwxr-xr-x first (mkdtemp
     makes it private; an output folder is ordinary data). Returns ``folder``.
+
+    With ``ours`` (the patterns of the files the command writes) the overwrite rule is checked
+    again just before the swap: an old folder holding any other file is left as it is
+    (OutputError).
     """
+    if ours is not None:
+        check_folder_replaceable(folder, True, ours, command)
     os.chmod(tmp, 0o755)
     if not os.path.exists(folder):
         os.rename(tmp, folder)

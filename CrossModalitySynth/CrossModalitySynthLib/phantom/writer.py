@@ -15,7 +15,12 @@ from typing import Callable, List, Optional
 from ..errors import OutputError
 from ..io import replace_folder, write_volume
 from ..io.verify import disk_errors
-from .case import PhantomCase, make_case
+from ..io.writer import check_folder_replaceable
+from .case import FILES, PhantomCase, make_case
+
+
+#: every file a case folder holds: --overwrite replaces a folder holding nothing else
+CASE_FILES = tuple(FILES) + ("case.json",)
 
 
 def case_name(index: int) -> str:
@@ -30,6 +35,7 @@ def write_case(case: PhantomCase, folder: str, overwrite: bool = False) -> str:
         raise OutputError(f"Output folder {parent} does not exist; create it first.")
     if os.path.exists(folder) and not overwrite:
         raise OutputError(f"{folder} already exists; choose another output folder or pass --overwrite.")
+    check_folder_replaceable(folder, overwrite, CASE_FILES, "cmsynth phantom")
     try:
         tmp = tempfile.mkdtemp(prefix=f".{name}.tmp-", dir=parent)
     except OSError as exc:
@@ -44,7 +50,7 @@ def write_case(case: PhantomCase, folder: str, overwrite: bool = False) -> str:
         # temporary files and folders are private; a case is ordinary data (rw-r--r--, rwxr-xr-x)
         for fname in os.listdir(tmp):
             os.chmod(os.path.join(tmp, fname), 0o644)
-        replace_folder(tmp, folder)
+        replace_folder(tmp, folder, ours=CASE_FILES, command="cmsynth phantom")
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -72,6 +78,8 @@ def write_cases(out: str, n_cases: int = 1, seed: int = 0, size: str = "small", 
     if existing and not overwrite:
         more = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""
         raise OutputError(f"{existing[0]}{more} already exists; choose another --out folder or pass --overwrite.")
+    for t in existing:  # before the first case is written
+        check_folder_replaceable(t, overwrite, CASE_FILES, "cmsynth phantom")
     created = _missing_folders(out)
     try:
         os.makedirs(out, exist_ok=True)

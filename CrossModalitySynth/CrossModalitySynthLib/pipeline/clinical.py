@@ -26,13 +26,16 @@ from ..errors import ConfigError, InputError, OutputError
 from ..geometry import Grid, same_grid
 from ..inference import CancelToken, LoadedModel, segment, synthesize
 from ..inference.progress import ProgressCallback
-from ..io import read_volume, write_volume
+from ..io import read_volume, replace_folder, write_volume
+from ..io.writer import check_folder_replaceable
 from ..io.segnrrd import write_seg_nrrd
 from ..io.guard import refuse_input_as_output
 from ..io.verify import disk_errors
 from .overlay import save_overlays
 
 SUMMARY = "summary.json"
+#: every file a case folder may hold: --overwrite replaces a folder holding nothing else
+OUTPUTS = ("synthetic.nii.gz", "liver.nii.gz", "liver.seg.nrrd", "overlay_*.png", SUMMARY)
 
 
 @dataclass
@@ -57,10 +60,8 @@ def _seg_channels(synth: LoadedModel, seg: LoadedModel, images: List[sitk.Image]
 
 
 def check_output_folder(out_dir: str, overwrite: bool) -> None:
-    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
-        raise OutputError(f"Output {out_dir} is a file; give a folder.")
-    if os.path.isdir(out_dir) and os.listdir(out_dir) and not overwrite:
-        raise OutputError(f"Output folder {out_dir} already exists and is not empty; choose another or pass --overwrite.")
+    """The overwrite rule (``io.writer.OVERWRITE_RULE``) for a case folder, and a writable parent."""
+    check_folder_replaceable(out_dir, overwrite, OUTPUTS, "cmsynth run")
     parent = os.path.dirname(os.path.abspath(out_dir))
     if not os.path.isdir(parent):
         raise OutputError(f"Output folder {parent} does not exist; create it first.")
@@ -108,12 +109,7 @@ def run_case(
                                      progress, t_start)
         if cancel:
             cancel.check()
-        if os.path.isdir(out_dir):
-            shutil.rmtree(out_dir)  # overwrite was checked above
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(staging, 0o777 & ~umask)  # mkdtemp makes 0700
-        os.replace(staging, out_dir)
+        replace_folder(staging, out_dir, ours=OUTPUTS, command="cmsynth run")
     finally:
         if os.path.isdir(staging):
             shutil.rmtree(staging, ignore_errors=True)
