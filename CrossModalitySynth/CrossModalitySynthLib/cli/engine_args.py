@@ -60,23 +60,47 @@ def emit_result(args, payload: dict) -> None:
         print(json.dumps({"stage": "done", **payload}), flush=True)
 
 
+class SignalCancel(CancelToken):
+    """A CancelToken set by SIGINT/SIGTERM. Before the write phase the work stops at the next batch;
+    inside :meth:`writing` a signal stops at once (KeyboardInterrupt): the temporary file is removed
+    and the output is not written."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.in_write_phase = False
+
+    @contextlib.contextmanager
+    def writing(self):
+        self.in_write_phase = True
+        try:
+            self.check()
+            yield
+        finally:
+            self.in_write_phase = False
+
+
 @contextlib.contextmanager
 def cancel_on_signals():
-    """A CancelToken set by SIGINT/SIGTERM; the work stops at the next batch, writing nothing.
+    """A :class:`SignalCancel` set by SIGINT/SIGTERM; the work stops at the next batch, writing nothing.
 
-    A second signal interrupts at once (KeyboardInterrupt). Handlers are restored afterwards.
+    A second signal, or any signal in the write phase, interrupts at once (KeyboardInterrupt).
+    Handlers are restored afterwards.
     """
-    token = CancelToken()
+    token = SignalCancel()
     if threading.current_thread() is not threading.main_thread():
         yield token
         return
 
     def handler(signum, frame):
-        if token.cancelled:
+        name = signal.Signals(signum).name
+        if token.cancelled or token.in_write_phase:
+            token.cancel()
+            if token.in_write_phase:
+                print(f"cmsynth: {name} received while writing; stopping now, the output is not written.",
+                      file=sys.stderr, flush=True)
             raise KeyboardInterrupt
         token.cancel()
-        print(f"cmsynth: {signal.Signals(signum).name} received, stopping after the current batch...",
-              file=sys.stderr, flush=True)
+        print(f"cmsynth: {name} received, stopping after the current batch...", file=sys.stderr, flush=True)
 
     old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -98,10 +122,12 @@ def run_engine_command(args, engine_fn, write_fn) -> int:
     with cancel_on_signals() as token:
         try:
             res = engine_fn(model, images, progress=progress, cancel=token)
+            with token.writing():
+                progress("write", 0, 1)
+                write_fn(res.image, args.out, args.overwrite)
+                progress("write", 1, 1)
         finally:
             progress.close()
-        token.check()
-        write_fn(res.image, args.out, args.overwrite)
     for w in res.warnings:
         print(f"warning: {w}")
     emit_result(args, {"output": args.out, "timings_s": res.timings_s, "warnings": res.warnings,

@@ -1,5 +1,7 @@
 """``cmsynth phantom``: write digital abdominal phantom cases (paired CT + MRI + labels)."""
 
+import sys
+
 from ..errors import OutputError
 from .overwrite_arg import add_overwrite_argument
 
@@ -35,17 +37,26 @@ def run(args) -> int:
         raise OutputError("--seed must be a non-negative integer.")
     # OUT and missing parent folders are created (the demo writes demo_output/phantom)
 
+    finished = []
+
     def report(done: int, total: int, path: str) -> None:
+        finished.append(path)
         print(path, flush=True)  # one line per finished case: progress for callers that parse it
 
-    write_cases(
-        args.out,
-        n_cases=args.cases,
-        seed=args.seed,
-        size=args.size,
-        oblique=args.oblique,
-        lesions=not args.no_lesions,
-        overwrite=args.overwrite,
-        progress=report,
-    )
+    try:
+        write_cases(
+            args.out,
+            n_cases=args.cases,
+            seed=args.seed,
+            size=args.size,
+            oblique=args.oblique,
+            lesions=not args.no_lesions,
+            overwrite=args.overwrite,
+            progress=report,
+        )
+    except KeyboardInterrupt:
+        kept = f"the {len(finished)} finished case folder(s) above are complete and kept" if finished else \
+            "no case was written"
+        print(f"cmsynth phantom: interrupted; {kept}, nothing partial was left behind.", file=sys.stderr)
+        return 130
     return 0
