@@ -23,7 +23,8 @@ def register(sub) -> None:
         "and summary.json (timings, the precision used and why; MAE/PSNR/SSIM when a reference CT is given). "
         "Batch runs skip cases that "
         "already have a summary.json, replace an unfinished ROOT/<case_id> folder only when it holds nothing but "
-        "these outputs (else the case fails and names the other files) and write batch_summary.csv.",
+        "these outputs (else the case fails and names the other files), record a case lacking an input as failed "
+        "(the input named) and write batch_summary.csv.",
     )
     p.add_argument("inputs", nargs="*", metavar="INPUT", help="input volume(s) of one case, in the model's input order")
     p.add_argument("--model", required=True, help="synthesis model id or bundle folder")

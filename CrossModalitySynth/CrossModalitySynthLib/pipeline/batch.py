@@ -2,7 +2,9 @@
 
 Folder layout: ``ROOT/<case_id>/<input name>.<ext>`` for each of the model's input names
 (``t1_in``, ``t1_opp``, ``t2``, ``ct``; any supported format, or a DICOM sub-folder of that
-name), optionally ``<reference name>.<ext>`` for metrics. This is the phantom's layout.
+name), optionally ``<reference name>.<ext>`` for metrics. This is the phantom's layout. A
+folder holding some but not all of the inputs is a case that fails (the missing ones named);
+a folder holding none of them is not a case.
 
 CSV columns: ``case_id``, one column per input name, optional ``reference_ct``.
 """
@@ -43,19 +45,25 @@ def find_cases(source: str, input_names: List[str], reference_name: Optional[str
                                  f"{', '.join(input_names)}[, reference_ct].")
             base = os.path.dirname(os.path.abspath(source))
             for row in reader:
-                paths = [os.path.join(base, row[n]) for n in input_names]
+                paths = [os.path.join(base, row[n]) if row[n] else None for n in input_names]
                 ref = row.get("reference_ct") or None
-                cases.append(CaseInputs(row["case_id"], paths, os.path.join(base, ref) if ref else None, input_names))
+                empty = [n for n, p in zip(input_names, paths) if p is None]
+                problem = f"no {', '.join(empty)} given in {source}" if empty else None
+                cases.append(CaseInputs(row["case_id"], paths, os.path.join(base, ref) if ref else None, input_names,
+                                        problem))
     else:
         for cid in sorted(os.listdir(source)):
             folder = os.path.join(source, cid)
             if cid.startswith(".") or not os.path.isdir(folder):
                 continue
             paths = [_find_file(folder, n) for n in input_names]
-            if any(p is None for p in paths):
-                continue
+            if all(p is None for p in paths):
+                continue  # not a case folder
+            missing = [n for n, p in zip(input_names, paths) if p is None]
+            problem = (f"incomplete: no {', '.join(missing)} in {folder} (a file {missing[0]}.nii.gz, .nrrd, .mha ... "
+                       f"or a DICOM folder {missing[0]}/)") if missing else None
             ref = _find_file(folder, reference_name) if reference_name else None
-            cases.append(CaseInputs(cid, paths, ref, input_names))
+            cases.append(CaseInputs(cid, paths, ref, input_names, problem))
     if not cases:
         raise InputError(f"{source} holds no cases with the inputs {', '.join(input_names)}; "
                          "see 'cmsynth run --help' for the batch layout.")
@@ -77,8 +85,8 @@ def run_batch(
 ) -> List[dict]:
     """Run every case into ``out_root/<case_id>``; returns one status row per case.
 
-    A case whose ``summary.json`` exists is skipped; a failing case is recorded and the batch
-    goes on; a cancel stops the batch (finished cases stay).
+    A case whose ``summary.json`` exists is skipped; a failing case, or one with a ``problem``
+    (an input missing), is recorded as failed with the reason and the batch goes on; a cancel stops the batch (finished cases stay).
     """
     os.makedirs(out_root, exist_ok=True)
     rows = []
@@ -87,6 +95,10 @@ def run_batch(
         if os.path.isfile(os.path.join(out, SUMMARY)):
             rows.append({"case_id": case.case_id, "status": "skipped (finished before)", "output": out})
             log(f"[{i}/{len(cases)}] {case.case_id}: already done, skipped")
+            continue
+        if case.problem:
+            rows.append({"case_id": case.case_id, "status": f"failed: {case.problem}", "output": ""})
+            log(f"[{i}/{len(cases)}] {case.case_id}: FAILED: {case.problem}")
             continue
         try:
             summary = run_case(case, synth, out, seg=seg, overwrite=True, progress=progress, cancel=cancel)

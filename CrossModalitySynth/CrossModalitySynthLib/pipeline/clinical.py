@@ -43,9 +43,11 @@ class CaseInputs:
     """Input files of one case, in the synthesis model's input order."""
 
     case_id: str
-    paths: List[str]
+    paths: List[Optional[str]]
     reference_ct: Optional[str] = None
     names: List[str] = field(default_factory=list)
+    #: why the case cannot run (an input missing), or None; a batch records it as failed
+    problem: Optional[str] = None
 
 
 def _seg_channels(synth: LoadedModel, seg: LoadedModel, images: List[sitk.Image]) -> List[sitk.Image]:
