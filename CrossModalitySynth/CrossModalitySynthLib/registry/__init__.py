@@ -6,7 +6,7 @@ each with its sha256; :func:`load_bundle` verifies them before anything is used.
 fetched and imported bundles live in a per-user cache outside the install tree.
 """
 
-from .bundle import Bundle, load_bundle, write_bundle_spec, sha256_of
+from .bundle import Bundle, load_bundle, write_bundle_spec, sha256_of, spec_digest
 from .cache import cache_dir
 from .registry import Registry, RegistryEntry
 
@@ -15,6 +15,7 @@ __all__ = [
     "load_bundle",
     "write_bundle_spec",
     "sha256_of",
+    "spec_digest",
     "cache_dir",
     "Registry",
     "RegistryEntry",

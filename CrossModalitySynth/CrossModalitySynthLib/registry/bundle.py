@@ -9,6 +9,9 @@
 - ``network``: the network configuration, ``preprocessing``: the model-grid spec
 - ``training``: what data it was trained on, for how long; ``metrics``: validation figures
 - ``files``: ``{relative name: {"sha256": hex, "size": bytes}}``
+- ``spec_sha256``: sha256 of the rest of the spec (canonical JSON: sorted keys, no spaces), so
+  the sha256 of a bundle covers ``spec.json`` itself; :func:`load_bundle` checks it with the
+  files, before every run, for every kind of bundle (shipped, downloaded, imported, a folder)
 """
 
 import hashlib
@@ -66,8 +69,16 @@ class Bundle:
         return os.path.join(self.path, name)
 
 
+def spec_digest(spec: Dict[str, Any]) -> str:
+    """sha256 of ``spec`` without its ``spec_sha256`` key, as canonical JSON (sorted keys, no spaces)."""
+    rest = {k: v for k, v in spec.items() if k != "spec_sha256"}
+    text = json.dumps(rest, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+    return hashlib.sha256(text.encode("ascii")).hexdigest()
+
+
 def write_bundle_spec(folder: str, spec: Dict[str, Any]) -> str:
-    """Fill ``spec['files']`` with the sha256 and size of every file in ``folder`` and write spec.json.
+    """Fill ``spec['files']`` with the sha256 and size of every file in ``folder``, ``spec['spec_sha256']``
+    with :func:`spec_digest`, and write spec.json.
 
     Returns the spec path. Used by the training export and by tests.
     """
@@ -82,6 +93,7 @@ def write_bundle_spec(folder: str, spec: Dict[str, Any]) -> str:
     spec = dict(spec)
     spec.setdefault("format_version", FORMAT_VERSION)
     spec["files"] = files
+    spec["spec_sha256"] = spec_digest(spec)
     path = os.path.join(folder, SPEC_NAME)
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
@@ -114,14 +126,21 @@ def read_spec(folder: str) -> Dict[str, Any]:
 
 
 def load_bundle(folder: str, verify: bool = True) -> Bundle:
-    """Read and (by default) verify a bundle: every listed file exists with its size and sha256.
+    """Read and (by default) verify a bundle: spec.json matches its ``spec_sha256`` and every listed
+    file exists with its size and sha256.
 
-    Raises InputError naming the first file that is missing or does not match, and saying to
-    fetch or import the bundle again.
+    Raises InputError naming spec.json or the first file that is missing or does not match, and
+    saying to fetch or import the bundle again.
     """
     folder = os.path.abspath(folder)
     spec = read_spec(folder)
     if verify:
+        if "spec_sha256" not in spec:
+            raise InputError(f"Model bundle {spec['id']} has no spec_sha256, so its {SPEC_NAME} cannot be checked; "
+                             "export it again with this version (or fetch or import it again).")
+        if spec_digest(spec) != spec["spec_sha256"]:
+            raise InputError(f"Model bundle {spec['id']} was modified: its {SPEC_NAME} does not match its sha256 "
+                             "(spec_sha256); fetch or import it again, or export it again.")
         for rel, meta in sorted(spec["files"].items()):
             full = os.path.join(folder, rel)
             if not os.path.isfile(full):
