@@ -57,8 +57,7 @@ def read_volume(path: str, series: Optional[str] = None) -> sitk.Image:
         raise InputError(
             f"{path}: unknown file type; use .nii/.nii.gz, .nrrd/.nhdr, .mha/.mhd, .dcm or a DICOM folder."
         )
-    if fmt == "NIfTI":
-        check_nifti_complete(path)
+    non_finite = check_nifti_complete(path) if fmt == "NIfTI" else None
     try:
         reader = sitk.ImageFileReader()
         reader.SetFileName(path)
@@ -67,7 +66,24 @@ def read_volume(path: str, series: Optional[str] = None) -> sitk.Image:
         raise InputError(
             f"Could not read {path} as {fmt}: the file is truncated or corrupt ({_short(exc)})."
         ) from None
+    if non_finite is not None:
+        image = _restore_non_finite(image, non_finite, path)
     return image
+
+
+def _restore_non_finite(image: sitk.Image, non_finite, path: str) -> sitk.Image:
+    """Put back the NaN/Inf voxels ITK's NIfTI reader turned into 0, so they are counted and
+    refused like those of any other format."""
+    arr = sitk.GetArrayFromImage(image)
+    if arr.dtype.kind != "f" or arr.size != int(np.prod(image.GetSize())) * image.GetNumberOfComponentsPerPixel():
+        raise InputError(f"{path} holds {non_finite.indices.size} NaN or infinite voxels; "
+                         "re-export the scan or fill those voxels before converting.")
+    arr.reshape(-1)[non_finite.indices] = non_finite.values.astype(arr.dtype)
+    out = sitk.GetImageFromArray(arr, isVector=image.GetNumberOfComponentsPerPixel() > 1)
+    out.CopyInformation(image)
+    for key in image.GetMetaDataKeys():
+        out.SetMetaData(key, image.GetMetaData(key))
+    return out
 
 
 def read_label_volume(path: str) -> sitk.Image:
