@@ -176,8 +176,8 @@ def test_bad_input_clear_message_nothing_written(tmp_path, cli, phantom, models,
 
 def test_sigterm_stops_cleanly_and_writes_nothing(tmp_path, models):
     """A real `cmsynth synthesize` process gets SIGTERM mid-run: exit 130, no output, no temp files."""
-    arr = np.random.default_rng(0).uniform(50, 500, size=(400, 64, 64)).astype(np.float32)
-    for name in ("a", "b"):
+    for seed, name in enumerate(("a", "b")):  # two different volumes: the same one twice is refused
+        arr = np.random.default_rng(seed).uniform(50, 500, size=(400, 64, 64)).astype(np.float32)
         img = sitk.GetImageFromArray(arr)
         img.SetSpacing((1.5, 1.5, 3.0))
         write_volume(img, str(tmp_path / f"{name}.nrrd"))

@@ -23,9 +23,9 @@ def noisy_inputs(tmp_path_factory):
     """Two noise volumes: gzip compresses them slowly, so the write phase lasts long enough."""
     root = tmp_path_factory.mktemp("noisy")
     make_test_bundle(root / "mr2ct", "MR->CT", ("t1_in", "t1_opp"))
-    arr = np.random.default_rng(1).uniform(50, 500, size=(160, 128, 128)).astype(np.float32)
     paths = []
-    for name in ("a", "b"):
+    for seed, name in enumerate(("a", "b")):  # two different volumes: the same one twice is refused
+        arr = np.random.default_rng(seed).uniform(50, 500, size=(160, 128, 128)).astype(np.float32)
         img = sitk.GetImageFromArray(arr)
         img.SetSpacing((1.5, 1.5, 3.0))
         paths.append(write_volume(img, str(root / f"{name}.nrrd"), compress=False))

@@ -62,6 +62,41 @@ def check_volume(image: sitk.Image, name: str = "input volume") -> None:
         )
 
 
+#: Two channels more correlated than this are almost surely the same scan given twice.
+NEAR_IDENTICAL_CORRELATION = 0.999
+_CORRELATION_SAMPLES = 250_000
+
+
+def check_distinct_channels(channels: Sequence[sitk.Image], names: Sequence[str]) -> List[str]:
+    """Refuse two channels that are the same volume; warn about near-identical ones.
+
+    ``channels`` must already be on one grid (as :func:`check_channels` returns them). Raises
+    InputError when two channels hold equal voxels; returns one warning per pair whose Pearson
+    correlation (on an even sample of at most 250,000 voxels) is above
+    :data:`NEAR_IDENTICAL_CORRELATION`.
+    """
+    arrays = [sitk.GetArrayViewFromImage(c).ravel() for c in channels]
+    warnings = []
+    for i in range(len(arrays)):
+        for j in range(i + 1, len(arrays)):
+            a, b = arrays[i], arrays[j]
+            if a.shape == b.shape and np.array_equal(a, b):
+                raise InputError(
+                    f"{names[i]} and {names[j]} are the same volume; give the scan of each sequence "
+                    "(the same file was probably selected twice)."
+                )
+            step = max(1, a.size // _CORRELATION_SAMPLES)
+            x, y = a[::step].astype(np.float64), b[::step].astype(np.float64)
+            if x.std() > 0 and y.std() > 0:
+                r = float(np.corrcoef(x, y)[0, 1])
+                if r > NEAR_IDENTICAL_CORRELATION:
+                    warnings.append(
+                        f"{names[i]} and {names[j]} are nearly identical (correlation {r:.4f}); check that each "
+                        "channel is the right sequence."
+                    )
+    return warnings
+
+
 def check_channel_count(n: int, expected: int, sequences: Optional[Sequence[str]] = None) -> None:
     """Raise InputError unless ``n`` channels were given where the model expects ``expected``.
 

@@ -25,7 +25,7 @@ import SimpleITK as sitk
 
 from ..errors import ConfigError, InputError
 from ..geometry import Grid
-from .checks import check_channels, overlap_fraction, MIN_OVERLAP_FRACTION
+from .checks import check_channels, check_distinct_channels, overlap_fraction, MIN_OVERLAP_FRACTION
 from .grids import grids_close, image_on_grid
 from .intensity import DEFAULT_CT_WINDOW, DEFAULT_MRI_PERCENTILES, IntensityScale, ct_scale, mr_scale
 from .modality import warn_if_modality_mismatch
@@ -337,7 +337,7 @@ def prepare(
     if names is None and modality == "CT" and len(images) == 1:
         names = ["CT volume"]
     channels = check_channels(images, names)
-    warnings = []
+    warnings = check_distinct_channels(channels, names or [f"channel {i + 1}" for i in range(len(channels))])
     for i, img in enumerate(channels):
         msg = warn_if_modality_mismatch(img, modality)
         if msg and msg not in warnings:
