@@ -3,6 +3,7 @@
 from ..errors import OutputError
 from ..inference import segment
 from ..io import write_volume
+from ..io.writer import check_output_suffix
 from ..io.segnrrd import write_seg_nrrd
 from .engine_args import add_engine_arguments, run_engine_command
 from .overwrite_arg import add_overwrite_argument
@@ -27,6 +28,7 @@ def register(sub) -> None:
 def run(args) -> int:
     if args.out.lower().endswith((".png", ".jpg")):
         raise OutputError("Segmentations are written as volumes (.nii.gz, .nrrd, .seg.nrrd), not pictures.")
+    check_output_suffix(args.out, what="liver segmentation")
     return run_engine_command(args, segment, _write)
 
 

@@ -1,7 +1,8 @@
 """``cmsynth synthesize``: MRI channels -> synthetic CT, or CT -> synthetic MRI."""
 
 from ..inference import synthesize
-from ..io import write_volume
+from ..io import SUPPORTED_WRITE, write_volume
+from ..io.writer import check_output_suffix
 from .engine_args import add_engine_arguments, run_engine_command
 from .overwrite_arg import add_overwrite_argument
 
@@ -17,11 +18,13 @@ def register(sub) -> None:
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="input volume(s) in the model's input order")
     p.add_argument("--model", required=True, help="model id (see 'cmsynth models list') or a bundle folder")
-    p.add_argument("--out", required=True, help="output file (.nii.gz, .nrrd, .mha ...)")
+    p.add_argument("--out", required=True, help="output file (.nii.gz, .nii, .nrrd, .nhdr, .mha, .mhd; not .seg.nrrd, which is for segmentations); checked before the model runs")
     add_overwrite_argument(p, "OUT")
     add_engine_arguments(p)
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
+    image_suffixes = tuple(s for s in SUPPORTED_WRITE if s != ".seg.nrrd")
+    check_output_suffix(args.out, image_suffixes, "synthetic image (a .seg.nrrd name is for segmentations)")
     return run_engine_command(args, synthesize, lambda image, out, overwrite: write_volume(image, out, overwrite=overwrite))

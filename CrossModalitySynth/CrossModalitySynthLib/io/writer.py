@@ -37,6 +37,12 @@ def check_output_path(path: str, overwrite: bool = False) -> str:
     return path
 
 
+def check_output_suffix(path: str, allowed=SUPPORTED_WRITE, what: str = "volume") -> None:
+    """Raise OutputError unless ``path`` ends in one of the ``allowed`` suffixes (checked before any work)."""
+    if suffix_of(path) not in allowed:
+        raise OutputError(f"Cannot write a {what} to {path}: use a name ending in {', '.join(allowed)}.")
+
+
 def _default_mode() -> int:
     umask = os.umask(0)
     os.umask(umask)

@@ -1,0 +1,38 @@
+"""Output names are checked before any inference: a synthetic image is never written under a
+segmentation name (.seg.nrrd), and an unknown suffix is refused before the model runs."""
+
+import os
+
+import pytest
+
+from bundle_factory import make_test_bundle
+from CrossModalitySynthLib.phantom import write_cases
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    root = tmp_path_factory.mktemp("d")
+    make_test_bundle(root / "m", "MR->CT", ("t1_in", "t1_opp"))
+    make_test_bundle(root / "liver", "MR->LIVER", ("t1_in",))
+    write_cases(str(root / "src"), n_cases=1, seed=8, size="small")
+    c = str(root / "src" / "case_000")
+    return str(root / "m"), str(root / "liver"), [os.path.join(c, "t1_in.nii.gz"), os.path.join(c, "t1_opp.nii.gz")]
+
+
+@pytest.mark.parametrize("name", ["s.seg.nrrd", "s.png", "s.txt"])
+def test_synthesize_refuses_the_name_before_inference(tmp_path, cli, setup, name):
+    model, _, inputs = setup
+    out = tmp_path / name
+    code, stdout, err = cli("synthesize", "--model", model, "--progress", "json", "--out", out, *inputs)
+    assert code != 0 and "Cannot write a synthetic image" in err and "Traceback" not in err
+    assert '"stage"' not in stdout  # no progress event: nothing ran
+    assert not out.exists()
+
+
+def test_segment_refuses_an_unknown_suffix_before_inference(tmp_path, cli, setup):
+    _, liver, inputs = setup
+    out = tmp_path / "liver.txt"
+    code, stdout, err = cli("segment", "--model", liver, "--progress", "json", "--out", out, inputs[0])
+    assert code != 0 and "Cannot write a liver segmentation" in err
+    assert '"stage"' not in stdout
+    assert not out.exists()
