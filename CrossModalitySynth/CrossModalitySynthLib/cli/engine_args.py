@@ -24,11 +24,11 @@ def add_engine_arguments(p) -> None:
                         "else fp32; fp32; bf16 (faster, may differ from fp32 by more than the gate). "
                         "The precision used and why are printed and written to summary.json")
     g.add_argument("--backend", choices=BACKENDS, default="torch", help="torch (default) or onnx (ONNX Runtime, fp32)")
-    g.add_argument("--batch-size", type=int, help="slices per batch (default: the largest that fits the memory budget; "
+    g.add_argument("--batch-size", type=int, help="slices per batch, at least 1 (default: the largest that fits the memory budget; "
                    "on the CPU at most 4 per thread); progress and cancel come between batches")
     g.add_argument("--memory-budget", type=float, metavar="MB",
-                   help="memory the run may use, in MB (default: 1/4 of free RAM up to 4 GiB; 1/2 of free GPU memory)")
-    g.add_argument("--threads", type=int, help="CPU threads (default: the library default); with 2 or more, slices run side "
+                   help="memory the run may use, in MB, more than 0 (default: 1/4 of free RAM up to 4 GiB; 1/2 of free GPU memory)")
+    g.add_argument("--threads", type=int, help="CPU threads, at least 1 (default: the library default); with 2 or more, slices run side "
                    "by side on worker threads, one thread each")
     g.add_argument("--force", action="store_true",
                    help="run even if an input looks like the wrong modality (e.g. a CT given to an MRI -> CT model)")

@@ -53,6 +53,18 @@ class EngineOptions:
     threads: Optional[int] = None
     force: bool = False
 
+    def __post_init__(self) -> None:
+        """Refuse sizes that mean nothing, with one sentence (ConfigError)."""
+        if self.batch_size is not None and (int(self.batch_size) != self.batch_size or self.batch_size < 1):
+            raise ConfigError(f"The batch size (--batch-size) must be a whole number of slices, at least 1, not "
+                              f"{self.batch_size}; leave it out to pick the largest that fits the memory budget.")
+        if self.threads is not None and (int(self.threads) != self.threads or self.threads < 1):
+            raise ConfigError(f"The number of CPU threads (--threads) must be a whole number, at least 1, not "
+                              f"{self.threads}; leave it out for the library default.")
+        if self.memory_budget_mb is not None and not (np.isfinite(self.memory_budget_mb) and self.memory_budget_mb > 0):
+            raise ConfigError(f"The memory budget (--memory-budget) must be a positive number of MB, not "
+                              f"{self.memory_budget_mb:g}; leave it out for the default (1/4 of free RAM up to 4 GiB).")
+
 
 @dataclass
 class LoadedModel:

@@ -77,7 +77,8 @@ def save_overlays(
             vmin, vmax = (level - width / 2, level + width / 2) if is_ct else (lo, hi)
             ax.imshow(_slice(arr, plane, idx), cmap="gray", vmin=vmin, vmax=vmax,
                       aspect=_aspect(spacing, plane), interpolation="bilinear")
-            if l_arr is not None and _slice(l_arr, plane, idx).any():
+            outline = _slice(l_arr, plane, idx) if l_arr is not None else None
+            if outline is not None and min(outline.shape) >= 2 and outline.any():  # contour needs 2x2
                 ax.contour(_slice(l_arr, plane, idx).astype(float), levels=[0.5], colors=["#ff8c2a"], linewidths=1.2)
             ax.set_title(f"{title} ({plane})", fontsize=11)
             ax.axis("off")
