@@ -14,6 +14,7 @@ import SimpleITK as sitk
 
 from ..errors import ConfigError, InputError
 from ..preprocess import ModelGridSpec, prepare
+from ..preprocess.checks import check_volume
 from ..preprocess.modality import warn_if_modality_mismatch
 from ..registry import Bundle
 from .cancel import CancelToken
@@ -163,6 +164,7 @@ def _check_inputs(model: LoadedModel, images: Sequence[sitk.Image], force: bool)
     for img, meta in zip(images, spec_inputs):
         if not isinstance(img, sitk.Image) or img.GetDimension() != 3:
             continue  # prepare() gives the precise message
+        check_volume(img, meta.get("sequence", meta["name"]))  # an empty or constant volume is not "an MRI"
         msg = warn_if_modality_mismatch(img, meta["modality"])
         if msg:
             if not force:

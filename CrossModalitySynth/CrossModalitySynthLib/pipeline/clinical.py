@@ -91,6 +91,8 @@ def run_case(
     t_start = time.perf_counter()
     images = [read_volume(p) for p in case.paths]
     reference = read_volume(case.reference_ct) if case.reference_ct else None
+    if reference is not None:
+        _check_reference_overlap(reference, images[0], case.reference_ct)
     if cancel:
         cancel.check()
     res = synthesize(synth, images, progress=progress, cancel=cancel)
@@ -173,6 +175,15 @@ def _summary(case, synth, seg, res, seg_res, images, reference, outputs, t_start
         summary["metrics"] = _reference_metrics(reference, res.image)
     summary["timings_s"]["total"] = round(time.perf_counter() - t_start, 3)
     return summary
+
+
+def _check_reference_overlap(reference: sitk.Image, mri: sitk.Image, path: str) -> None:
+    from ..preprocess.checks import MIN_OVERLAP_FRACTION, overlap_fraction
+
+    frac = overlap_fraction(reference, mri)
+    if frac <= MIN_OVERLAP_FRACTION:
+        raise InputError(f"The reference CT {path} does not overlap the MRI in space (only {100 * frac:.0f}% shared); "
+                         "give a CT of the same patient registered to the MRI (e.g. ct_on_mr), or leave out --reference-ct.")
 
 
 def _reference_metrics(reference: sitk.Image, sct: sitk.Image) -> Dict:

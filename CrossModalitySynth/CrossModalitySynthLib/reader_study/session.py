@@ -74,7 +74,7 @@ def check_confidence(confidence) -> int:
     try:
         value = int(confidence)
     except (TypeError, ValueError):
-        raise InputError(f"Confidence '{confidence}' is not a number; give a whole number from 1 to 5.") from None
+        raise InputError(f"Confidence '{confidence}' must be a whole number from 1 (guessing) to 5 (certain).") from None
     if value != confidence and str(value) != str(confidence).strip():
         raise InputError(f"Confidence '{confidence}' is not a whole number; give 1, 2, 3, 4 or 5.")
     lo, hi = CONFIDENCE_RANGE
