@@ -51,6 +51,6 @@ def test_near_identical_channels_warn(tmp_path, cli, setup):
     out = tmp_path / "case"
     code, stdout, err = cli("run", "--model", model, "--progress", "none", "--no-overlays", "--out", out, t1, other)
     assert code == 0, err
-    assert "nearly identical" in stdout
+    assert "nearly identical" in err and "nearly identical" not in stdout
     with open(out / "summary.json") as f:
         assert any("nearly identical" in w for w in json.load(f)["warnings"])

@@ -129,7 +129,7 @@ def run_engine_command(args, engine_fn, write_fn) -> int:
         finally:
             progress.close()
     for w in res.warnings:
-        print(f"warning: {w}")
+        print(f"warning: {w}", file=sys.stderr)
     emit_result(args, {"output": args.out, "timings_s": res.timings_s, "warnings": res.warnings,
                        "precision": model.precision, "precision_reason": model.precision_reason})
     if args.progress != "json":

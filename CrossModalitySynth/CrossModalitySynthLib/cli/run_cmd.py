@@ -2,6 +2,7 @@
 
 import csv
 import os
+import sys
 
 from ..errors import ConfigError
 from ..io.guard import refuse_input_as_output
@@ -88,7 +89,7 @@ def _print_summary(out, s) -> None:
     if "precision" in s:
         print(f"  precision            {s['precision']} ({s['precision_reason']})")
     for w in s["warnings"]:
-        print(f"  warning: {w}")
+        print(f"cmsynth run: warning: {w}", file=sys.stderr)
 
 
 def _write_batch_csv(rows, path) -> None:

@@ -244,7 +244,7 @@ def synthesize(
     timings["restore"] = time.perf_counter() - t0
     if progress:
         progress("restore", 1, 1)
-    return EngineResult(image, warnings + list(prepared.warnings), timings, batch, model.device, out.shape[0],
+    return EngineResult(image, list(dict.fromkeys(warnings + list(prepared.warnings))), timings, batch, model.device, out.shape[0],
                         model.precision)
 
 
@@ -271,7 +271,7 @@ def segment(
     timings["restore"] = time.perf_counter() - t0
     if progress:
         progress("restore", 1, 1)
-    return EngineResult(image, warnings + list(prepared.warnings), timings, batch, model.device, out.shape[0],
+    return EngineResult(image, list(dict.fromkeys(warnings + list(prepared.warnings))), timings, batch, model.device, out.shape[0],
                         model.precision)
 
 
