@@ -126,6 +126,29 @@ def test_cancel_ends_the_whole_process_tree(tmp_path):
     assert live_group_members(proc.pid) == []
 
 
+def test_cancel_on_windows_uses_taskkill_at_once(monkeypatch):
+    """On Windows CTRL_BREAK cannot reach a CREATE_NO_WINDOW child of a GUI process: Cancel runs
+    ``taskkill /T /F`` as its first step. Windows cannot run here: the Windows branch is taken on a
+    real child, with the taskkill call recorded (and the child then ended with a real kill)."""
+    import subprocess
+
+    from CrossModalitySynthLib.slicer_support import process as P
+
+    proc = P.CmsynthProcess([sys.executable, "-c", "import time; time.sleep(600)"], grace_s=3.0).start()
+    calls = []
+    real_run = subprocess.run
+    monkeypatch.setattr(P, "_IS_WINDOWS", True)
+    monkeypatch.setattr(P.subprocess, "run", lambda argv, **kw: calls.append(list(argv)))
+    try:
+        proc.cancel()
+    finally:
+        monkeypatch.setattr(P.subprocess, "run", real_run)
+        monkeypatch.setattr(P, "_IS_WINDOWS", False)
+        os.killpg(proc.pid, 9)
+    assert calls == [["taskkill", "/F", "/T", "/PID", str(proc.pid)]]
+    assert proc.wait(timeout=30).status == P.CANCELLED
+
+
 def test_command_line_environment_and_interpreter(tmp_path, monkeypatch):
     argv = P.run_command("/opt/Slicer/bin/PythonSlicer", "/models/demo", ["/tmp/a.nrrd", "/tmp/b.nrrd"], "/tmp/out",
                          liver_model="liver-id", device="cuda", precision="bf16", batch_size=4)
@@ -409,21 +432,23 @@ def test_dependency_decisions():
     with pytest.raises(D.DependencyError, match="PyTorch extension"):
         D.ensure_torch(slicer, lambda text: True, version_of=lambda name: None)
 
-    # Slicer 5.12+: slicer.packaging.pip_ensure (it asks the user itself), told to leave torch alone
-    calls = []
-    slicer_512 = types.SimpleNamespace(
-        app=types.SimpleNamespace(majorVersion=5, minorVersion=12),
-        packaging=types.SimpleNamespace(pip_ensure=lambda reqs, **kw: calls.append(([str(r) for r in reqs], kw))),
-        util=slicer.util,
-    )
-    assert D.installer_for(slicer_512) == "pip_ensure"
-    assert D.ensure_packages(slicer_512, lambda text: pytest.fail("pip_ensure asks by itself"),
-                             ["surely-not-a-package-cmsynth>=1", "numpy>=1.0"]) == ["surely-not-a-package-cmsynth>=1"]
-    assert calls == [(["surely-not-a-package-cmsynth>=1"], {"requester": "CrossModalitySynth",
-                                                            "skip_packages": ["torch"]})]
-    slicer_58 = types.SimpleNamespace(app=types.SimpleNamespace(majorVersion=5, minorVersion=8),
-                                      packaging=slicer_512.packaging, util=slicer.util)
+    # Slicer < 5.12: monai without its dependencies (its torch requirement), the rest as usual;
+    # torch and SimpleITK are never on a pip command line. Both tags' real packaging code is run by
+    # Testing/slicer_headless (test_slicer_headless.py::test_dependency_installation).
+    assert D.pip_install_commands(["monai>=1.3", "tqdm>=4.60"]) == ["monai>=1.3 --no-deps", "tqdm>=4.60"]
+    assert D.pip_install_commands(["tqdm>=4.60"]) == ["tqdm>=4.60"]
+    with pytest.raises(D.DependencyError, match="never installed"):
+        D.pip_install_commands(["SimpleITK>=2.3"])
+    assert not any(D.parse_requirement(r)[0] in D.NEVER_INSTALL for r in D.REQUIREMENTS)
+    # the installer is chosen from the Slicer version: slicer.packaging is imported only on 5.12+
+    slicer_58 = types.SimpleNamespace(app=types.SimpleNamespace(majorVersion=5, minorVersion=8), util=slicer.util)
     assert D.installer_for(slicer_58) == "pip_install"
+    # testing mode never installs: a clear error instead of a multi-GB download
+    with pytest.raises(D.DependencyError, match="testing mode"):
+        D.ensure_torch(slicer, lambda text: pytest.fail("must not ask"), version_of=lambda name: None, testing=True)
+    with pytest.raises(D.DependencyError, match="testing mode"):
+        D.ensure_packages(slicer, lambda text: pytest.fail("must not ask"), ["surely-not-a-package-cmsynth>=1"],
+                          testing=True)
 
 
 # =========================================================================== models

@@ -4,8 +4,13 @@
   extension): its ``installTorch`` picks the wheel matching the computer's GPU and CUDA driver.
   torch is never pip-installed here.
 - The other packages the engine needs (:data:`REQUIREMENTS`) are installed with
-  ``slicer.packaging.pip_ensure`` on Slicer 5.12 and later (it asks the user itself, and is told
-  to leave torch alone), with ``slicer.util.pip_install`` on older Slicer after the user said yes.
+  ``slicer.packaging.pip_ensure`` on Slicer 5.12 and later (``slicer.packaging`` is imported
+  explicitly: Slicer does not import it), which asks the user itself and is told to skip torch and
+  SimpleITK in the dependency tree. On older Slicer, after the user said yes, with
+  ``slicer.util.pip_install``: monai with ``--no-deps`` (its ``torch`` requirement could otherwise
+  pull a PyPI torch over the PyTorch extension's), the others as usual. torch and SimpleITK are
+  never installed or upgraded here (Slicer ships SimpleITK).
+- In Slicer's testing mode nothing is installed: a missing package is a clear error.
 - Nothing is checked or installed at import time: the widget calls :func:`ensure_all` when the
   user presses Apply (or fetches a model).
 
@@ -22,7 +27,11 @@ from ..errors import CMSynthError
 TORCH_MINIMUM = "2.2"
 # What `cmsynth run` imports besides torch (SimpleITK, numpy and scipy ship with Slicer; monai
 # builds the liver U-Net; tqdm draws progress bars in the command line).
-REQUIREMENTS = ("numpy>=1.24", "scipy>=1.10", "SimpleITK>=2.3", "monai>=1.3", "tqdm>=4.60")
+REQUIREMENTS = ("numpy>=1.24", "scipy>=1.10", "monai>=1.3", "tqdm>=4.60")
+#: never installed or upgraded by this module (the PyTorch extension and Slicer own them)
+NEVER_INSTALL = ("torch", "SimpleITK")
+#: installed without their dependencies on Slicer < 5.12 (monai requires torch)
+NO_DEPS = ("monai",)
 PIP_ENSURE_SINCE = (5, 12)
 
 _REQ = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:>=\s*([0-9][0-9A-Za-z.+-]*))?\s*$")
@@ -105,11 +114,21 @@ def slicer_version(slicer) -> Tuple[int, int]:
         return (0, 0)
 
 
+def slicer_packaging(slicer, import_module: Callable[[str], object] = importlib.import_module):
+    """``slicer.packaging`` on Slicer >= 5.12 (imported here: Slicer does not import it), else None."""
+    if slicer_version(slicer) < PIP_ENSURE_SINCE:
+        return None
+    try:
+        packaging = import_module("slicer.packaging")
+    except ImportError:
+        return None
+    return packaging if hasattr(packaging, "pip_ensure") else None
+
+
 def installer_for(slicer) -> str:
     """``"pip_ensure"`` (Slicer >= 5.12 with ``slicer.packaging``), ``"pip_install"`` (older
     Slicer), or ``"none"`` (no way to install: a plain Python without ``slicer.util.pip_install``)."""
-    packaging = getattr(slicer, "packaging", None)
-    if packaging is not None and hasattr(packaging, "pip_ensure") and slicer_version(slicer) >= PIP_ENSURE_SINCE:
+    if slicer_packaging(slicer) is not None:
         return "pip_ensure"
     util = getattr(slicer, "util", None)
     if util is not None and hasattr(util, "pip_install"):
@@ -119,7 +138,7 @@ def installer_for(slicer) -> str:
 
 def ensure_torch(slicer, confirm: Callable[[str], bool], minimum: str = TORCH_MINIMUM,
                  version_of: Callable[[str], Optional[str]] = installed_version,
-                 import_module: Callable[[str], object] = importlib.import_module) -> str:
+                 import_module: Callable[[str], object] = importlib.import_module, testing: bool = False) -> str:
     """Make sure torch >= ``minimum`` is installed (through the PyTorch extension); returns its version.
 
     :param confirm: shows a question to the user, returns True for yes. It is only called when
@@ -129,6 +148,9 @@ def ensure_torch(slicer, confirm: Callable[[str], bool], minimum: str = TORCH_MI
     status, version = torch_status(minimum, version_of)
     if status == "ok":
         return version
+    if testing:
+        raise DependencyError(f"PyTorch {minimum} or newer is not installed, and Slicer's testing mode never installs "
+                              "packages; install it with the PyTorch extension before running the tests.")
     try:
         pytorch_utils = import_module("PyTorchUtils")
     except ImportError:
@@ -149,7 +171,7 @@ def ensure_torch(slicer, confirm: Callable[[str], bool], minimum: str = TORCH_MI
 
 
 def ensure_packages(slicer, confirm: Callable[[str], bool], requirements: Sequence[str] = REQUIREMENTS,
-                    version_of: Callable[[str], Optional[str]] = installed_version) -> List[str]:
+                    version_of: Callable[[str], Optional[str]] = installed_version, testing: bool = False) -> List[str]:
     """Install the missing :data:`REQUIREMENTS`; returns what was missing (empty: nothing to do).
 
     Call :func:`ensure_torch` first: monai depends on torch, and pip must find it installed.
@@ -157,14 +179,14 @@ def ensure_packages(slicer, confirm: Callable[[str], bool], requirements: Sequen
     missing = missing_requirements(requirements, version_of)
     if not missing:
         return []
+    if testing:
+        raise DependencyError(f"Python packages {', '.join(missing)} are not installed, and Slicer's testing mode never "
+                              "installs packages; install them before running the tests.")
     how = installer_for(slicer)
     if how == "pip_ensure":
         try:
-            reqs = _requirement_objects(missing)
-            try:
-                slicer.packaging.pip_ensure(reqs, requester="CrossModalitySynth", skip_packages=["torch"])
-            except TypeError:  # a pip_ensure without skip_packages: torch is installed already anyway
-                slicer.packaging.pip_ensure(reqs, requester="CrossModalitySynth")
+            slicer_packaging(slicer).pip_ensure(_requirement_objects(missing), requester="CrossModalitySynth",
+                                                skip_packages=list(NEVER_INSTALL), show_progress=False)
         except RuntimeError as exc:  # raised when the user declines
             raise DependencyError(f"Python packages {', '.join(missing)} are needed; they were not installed ({exc}).") from None
         return missing
@@ -172,7 +194,8 @@ def ensure_packages(slicer, confirm: Callable[[str], bool], requirements: Sequen
         if not confirm("CrossModalitySynth needs these Python packages:\n\n" + "\n".join(missing)
                        + "\n\nInstall them into Slicer's Python now?"):
             raise DependencyError(f"Python packages {', '.join(missing)} are needed; they were not installed (declined).")
-        slicer.util.pip_install(" ".join(missing))
+        for command in pip_install_commands(missing):
+            slicer.util.pip_install(command)
         return missing
     raise DependencyError(f"Python packages {', '.join(missing)} are needed; install them with pip.")
 
@@ -185,7 +208,28 @@ def _requirement_objects(requirements: Sequence[str]):
     return [Requirement(r) for r in requirements]
 
 
-def ensure_all(slicer, confirm: Callable[[str], bool]) -> None:
-    """torch (PyTorch extension), then the other packages; raises DependencyError."""
-    ensure_torch(slicer, confirm)
-    ensure_packages(slicer, confirm)
+def pip_install_commands(missing: Sequence[str]) -> List[str]:
+    """The ``slicer.util.pip_install`` arguments for Slicer < 5.12: :data:`NO_DEPS` packages with
+    ``--no-deps`` first, then the rest; a requirement on a :data:`NEVER_INSTALL` package is refused."""
+    names = [parse_requirement(r)[0] for r in missing]
+    never = {n.lower() for n in NEVER_INSTALL}
+    for name in names:
+        if name.lower() in never:
+            raise DependencyError(f"{name} is never installed by CrossModalitySynth; install it with Slicer's own tools.")
+    no_deps = [r for r, n in zip(missing, names) if n in NO_DEPS]
+    rest = [r for r, n in zip(missing, names) if n not in NO_DEPS]
+    commands = []
+    if no_deps:
+        commands.append(" ".join(no_deps) + " --no-deps")
+    if rest:
+        commands.append(" ".join(rest))
+    return commands
+
+
+def ensure_all(slicer, confirm: Callable[[str], bool], testing: bool = False) -> None:
+    """torch (PyTorch extension), then the other packages; raises DependencyError.
+
+    :param testing: Slicer's testing mode: nothing is installed, a missing package is an error.
+    """
+    ensure_torch(slicer, confirm, testing=testing)
+    ensure_packages(slicer, confirm, testing=testing)
