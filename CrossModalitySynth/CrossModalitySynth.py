@@ -96,7 +96,7 @@ class CrossModalitySynthParameterNode:
     precision: Annotated[str, Choice(["auto", "fp32", "bf16"])] = "auto"
     evalSynthetic: vtkMRMLScalarVolumeNode
     evalReference: vtkMRMLScalarVolumeNode
-    evalMask: Union[vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode]
+    evalMask: Union[vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode, None]  # a union of nodes must include None
     evalDifference: vtkMRMLScalarVolumeNode
     evalTable: vtkMRMLTableNode
     studyFolder: str = ""
@@ -153,6 +153,7 @@ class CrossModalitySynthWidget(ScriptedLoadableModuleWidget, VTKObservationMixin
 
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndImportEvent, self.onSceneEndImport)
 
         self.ui.modelComboBox.connect("currentIndexChanged(int)", self._onModelChanged)
         self.ui.liverModelComboBox.connect("currentIndexChanged(int)", self._onLiverModelChanged)
@@ -181,9 +182,8 @@ class CrossModalitySynthWidget(ScriptedLoadableModuleWidget, VTKObservationMixin
         self.ui.modelsCacheLabel.text = "Downloaded and imported models are kept in " + self.logic.modelCache()
 
     def cleanup(self) -> None:
-        if self._job is not None and self._job.running:
-            self._job.process.kill()
-            self._job.poll()
+        if self._job is not None:
+            self._job.abort()  # kills the process tree, waits for it, removes the temporary folder
         self._timer.stop()
         self._fetchTimer.stop()
         self.onStopReading()
@@ -207,12 +207,17 @@ class CrossModalitySynthWidget(ScriptedLoadableModuleWidget, VTKObservationMixin
         if self.parent.isEntered:
             self.initializeParameterNode()
 
+    def onSceneEndImport(self, caller, event) -> None:
+        # A loaded scene (.mrb) brings its own parameter values into the singleton parameter node;
+        # the wrapper caches node references read while the import was still going, so the panel
+        # takes a new wrapper of the node once the import has ended.
+        if self.parent.isEntered:
+            self.initializeParameterNode()
+
     def initializeParameterNode(self) -> None:
+        # Inputs are never guessed: every selector starts empty ("Select ..."), so a volume cannot
+        # run as the wrong sequence because it happened to be loaded first.
         self.setParameterNode(self.logic.getParameterNode())
-        if not self._parameterNode.t1InVolume and not self._parameterNode.ctVolume:
-            first = slicer.mrmlScene.GetFirstNodeByClass("vtkMRMLScalarVolumeNode")
-            if first and not first.IsA("vtkMRMLLabelMapVolumeNode"):
-                self._parameterNode.t1InVolume = first
 
     def _disconnectParameterNode(self) -> None:
         if not self._parameterNode:
@@ -223,12 +228,22 @@ class CrossModalitySynthWidget(ScriptedLoadableModuleWidget, VTKObservationMixin
         if self.hasObserver(self._parameterNode.parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateGUI):
             self.removeObserver(self._parameterNode.parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateGUI)
 
+    def _connectGui(self, parameterNode):
+        """``connectGui`` and its tag. Slicer 5.8's ``connectGui`` returns None instead of the tag
+        (5.12 returns it), so without this no connection could ever be undone and each re-entry
+        would add another set of live connections; the tag is then the newest key of the wrapper's
+        connection table, which both versions keep."""
+        tag = parameterNode.connectGui(self.ui)
+        if tag is None:
+            tag = max(parameterNode._parameterGUIs)
+        return tag
+
     def setParameterNode(self, inputParameterNode: Optional[CrossModalitySynthParameterNode]) -> None:
         self._disconnectParameterNode()
         self._parameterNode = inputParameterNode
         if self._parameterNode:
             # widgets with a "SlicerParameterName" property in the .ui are connected here
-            self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
+            self._parameterNodeGuiTag = self._connectGui(self._parameterNode)
             self.addObserver(self._parameterNode.parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateGUI)
             self._refreshModels()
             self._updateGUI()
@@ -449,7 +464,7 @@ class CrossModalitySynthWidget(ScriptedLoadableModuleWidget, VTKObservationMixin
                 ("Return", self.onSubmitAnswer), ("Enter", self.onSubmitAnswer)]
         keys += [(str(i), (lambda i=i: self._setConfidence(i))) for i in range(1, 6)]
         for key, callback in keys:
-            shortcut = qt.QShortcut(qt.QKeySequence(key), slicer.util.mainWindow())
+            shortcut = qt.QShortcut(qt.QKeySequence(key), slicer.util.mainWindow() or self.parent)
             shortcut.connect("activated()", callback)
             shortcut.setEnabled(False)
             self._shortcuts.append(shortcut)
@@ -504,12 +519,17 @@ class CrossModalitySynthWidget(ScriptedLoadableModuleWidget, VTKObservationMixin
 
     def onStartReading(self) -> None:
         pn = self._parameterNode
-        with slicer.util.tryWithErrorDisplay("The reader session could not be opened.", waitCursor=True):
-            self._reader = self.logic.openReaderSession(pn.studyFolder, pn.readerId)
-            if pn.readerMode:
-                self._readerChrome = ReaderModeChrome(self)
-                self._readerChrome.enter()
-            self._showTrial(self._reader.show_current())
+        try:
+            with slicer.util.tryWithErrorDisplay("The reader session could not be opened.", waitCursor=True):
+                self._reader = self.logic.openReaderSession(pn.studyFolder, pn.readerId)
+                if pn.readerMode:
+                    self._readerChrome = ReaderModeChrome(self)
+                    self._readerChrome.enter()
+                self._showTrial(self._reader.show_current())
+        except Exception as exc:  # shown to the user above; the window goes back exactly as it was
+            logging.error("The reader session could not be opened: %s", exc)
+            self.onStopReading()
+            self.ui.readerMessageLabel.text = "The reader session could not be opened: {}".format(exc)
 
     def onSubmitAnswer(self) -> None:
         reader = self._reader
@@ -542,8 +562,10 @@ class CrossModalitySynthWidget(ScriptedLoadableModuleWidget, VTKObservationMixin
 
 
 class ReaderModeChrome:
-    """Hides what could give the answer away or distract (data tree, node names, other modules)
-    while a reader session is open, and puts it all back afterwards."""
+    """Hides what could give the answer away or distract (toolbars, menus, the Python console, the
+    data probe, node names in the slice views' corners, the other sections of the panel) while a
+    reader session is open, and puts back exactly what was there before: each state is read before
+    it is changed, and :meth:`exit` restores those states, newest first."""
 
     SECTIONS = ("inputsCollapsibleButton", "outputsCollapsibleButton", "advancedCollapsibleButton",
                 "modelsCollapsibleButton", "evaluateCollapsibleButton")
@@ -553,44 +575,70 @@ class ReaderModeChrome:
         self.widget = widget
         self._restore = []
 
-    def _set(self, setter, getter, value) -> None:
-        try:
-            old = getter()
-        except Exception:
-            old = True
-        self._restore.append((setter, old))
-        setter(value)
+    def _hide(self, w) -> None:
+        shown = not w.isHidden()
+        self._restore.append(lambda: w.setVisible(shown))
+        w.setVisible(False)
 
     def enter(self) -> None:
-        util = slicer.util
-        for name in ("Toolbars", "MenuBars", "PythonConsole", "DataProbe", "ModuleHelpSection",
-                     "ModulePanelTitle", "ApplicationLogo", "ViewControllers", "StatusBar"):
-            setter = getattr(util, "set{}Visible".format(name), None)
-            if setter is not None:
-                self._restore.append((setter, True))
-                setter(False)
+        try:
+            self._enter()
+        except Exception:
+            self.exit()
+            raise
+
+    def _enter(self) -> None:
+        mw = slicer.util.mainWindow()
+        if mw is not None:
+            for w in mw.findChildren("QToolBar") + mw.findChildren("QMenuBar"):
+                self._hide(w)
+            self._hide(mw.pythonConsole().parent())
+            for name in ("DataProbeCollapsibleWidget", "LogoLabel"):
+                self._hide(slicer.util.findChild(mw, name))
+            if mw.statusBar() is not None:
+                self._hide(mw.statusBar())
+            panel = slicer.util.findChild(mw, "ModulePanel")
+            helpVisible = panel.helpAndAcknowledgmentVisible
+            self._restore.append(lambda: setattr(panel, "helpAndAcknowledgmentVisible", helpVisible))
+            panel.helpAndAcknowledgmentVisible = False
+            dock = mw.findChildren("QDockWidget", "PanelDockWidget")[0]
+            titleBar = dock.titleBarWidget()
+            self._restore.append(lambda: dock.setTitleBarWidget(titleBar))
+            dock.setTitleBarWidget(qt.QWidget(dock))
         ui = self.widget.ui
         for name in self.SECTIONS + self.BUTTONS:
-            w = getattr(ui, name)
-            self._set(w.setVisible, w.isVisible, False)
+            self._hide(getattr(ui, name))
+        collapsed = ui.readerCollapsibleButton.collapsed
+        self._restore.append(lambda: setattr(ui.readerCollapsibleButton, "collapsed", collapsed))
         ui.readerCollapsibleButton.collapsed = False
         layoutManager = slicer.app.layoutManager()
-        self._set(layoutManager.setLayout, lambda: layoutManager.layout, slicer.vtkMRMLLayoutNode.SlicerLayoutOneUpRedSliceView)
-        # corner annotations of the slice views show node names: off while reading
-        settings = qt.QSettings()
-        key = "DataProbe/sliceViewAnnotations.enabled"
-        old = settings.value(key, 1)
-        self._restore.append((lambda v, k=key: qt.QSettings().setValue(k, v), old))
-        settings.setValue(key, 0)
-        try:
-            slicer.modules.DataProbeInstance.infoWidget.sliceAnnotations.updateSliceViewFromGUI()
-        except AttributeError:
-            logging.debug("DataProbe slice annotations could not be refreshed")
+        if layoutManager is None:
+            return
+        layout = layoutManager.layout
+        self._restore.append(lambda: layoutManager.setLayout(layout))
+        layoutManager.setLayout(slicer.vtkMRMLLayoutNode.SlicerLayoutOneUpRedSliceView)
+        for index in range(layoutManager.threeDViewCount):
+            self._hide(layoutManager.threeDWidget(index).threeDController())
+        for name in layoutManager.sliceViewNames():
+            sliceWidget = layoutManager.sliceWidget(name)
+            self._hide(sliceWidget.sliceController())
+            # the corner annotations show node names: hidden in each view, put back afterwards
+            view = sliceWidget.sliceView()
+            corner = view.cornerAnnotation()
+            visibility = corner.GetVisibility()
+
+            def restoreCorner(corner=corner, view=view, visibility=visibility):
+                corner.SetVisibility(visibility)
+                view.forceRender()
+
+            self._restore.append(restoreCorner)
+            corner.SetVisibility(False)
+            view.forceRender()
 
     def exit(self) -> None:
-        for setter, old in reversed(self._restore):
+        for restore in reversed(self._restore):
             try:
-                setter(old)
+                restore()
             except Exception:
                 logging.exception("Could not restore the application window after reader mode")
         self._restore = []
@@ -610,6 +658,14 @@ class CrossModalitySynthLogic(ScriptedLoadableModuleLogic):
 
     def __init__(self) -> None:
         ScriptedLoadableModuleLogic.__init__(self)
+        self._compareObservation = None
+
+    def _releaseCompare(self) -> None:
+        """Stop watching the layout for the end of the compare layout."""
+        if self._compareObservation is not None:
+            node, tag = self._compareObservation
+            node.RemoveObserver(tag)
+            self._compareObservation = None
 
     def getParameterNode(self):
         return CrossModalitySynthParameterNode(super().getParameterNode())
@@ -671,9 +727,15 @@ class CrossModalitySynthLogic(ScriptedLoadableModuleLogic):
             return "Select a model (see the Models section to fetch or import one)."
         if not model.installed:
             return "The model is not downloaded yet: press 'Fetch selected models' in the Models section."
+        chosen = {}
         for slot, sequence in zip(model.slots, model.inputs):
-            if self._slotNode(parameterNode, slot) is None:
+            node = self._slotNode(parameterNode, slot)
+            if node is None:
                 return "Select the {} volume.".format(sequence)
+            if node.GetID() in chosen:
+                return "'{}' is selected as both {} and {}; select a different volume for each input.".format(
+                    node.GetName(), chosen[node.GetID()], sequence)
+            chosen[node.GetID()] = sequence
         return None
 
     def request(self, parameterNode):
@@ -701,20 +763,27 @@ class CrossModalitySynthLogic(ScriptedLoadableModuleLogic):
         """torch through the PyTorch extension, other packages with the user's consent."""
         from CrossModalitySynthLib.slicer_support import dependencies
 
-        dependencies.ensure_all(slicer, lambda text: slicer.util.confirmOkCancelDisplay(text, "Cross-Modality Synthesis"))
+        dependencies.ensure_all(slicer, lambda text: slicer.util.confirmOkCancelDisplay(text, "Cross-Modality Synthesis"),
+                                testing=slicer.app.testingEnabled())
 
     def start(self, parameterNode):
         """Start a run (returns the SynthesisJob; the caller polls it)."""
         from CrossModalitySynthLib.slicer_support.synthesis import SynthesisJob
 
-        return SynthesisJob(self.request(parameterNode), slicer.mrmlScene).start()
+        return SynthesisJob(self.request(parameterNode), slicer.mrmlScene, env_base=self.childEnvironment()).start()
 
     def run(self, request, timeout=None):
         """Run a request to the end (blocking; for scripts and tests) and return the SynthesisResult."""
         from CrossModalitySynthLib.slicer_support.synthesis import SynthesisJob
 
-        job = SynthesisJob(request, slicer.mrmlScene).start()
+        job = SynthesisJob(request, slicer.mrmlScene, env_base=self.childEnvironment()).start()
         return job.wait(timeout=timeout)
+
+    @staticmethod
+    def childEnvironment():
+        """Slicer's start-up environment (what Slicer recommends for a PythonSlicer child)."""
+        startup = getattr(slicer.util, "startupEnvironment", None)
+        return startup() if startup is not None else None
 
     @staticmethod
     def resultText(result) -> str:
@@ -734,7 +803,19 @@ class CrossModalitySynthLogic(ScriptedLoadableModuleLogic):
         from CrossModalitySynthLib.slicer_support import views
 
         scene = slicer.mrmlScene
+        layoutNode = views.layout_node(scene)
+        before = None
+        if layoutNode is not None and layoutNode.GetViewArrangement() != views.COMPARE_LAYOUT_ID:
+            self._releaseCompare()
+            before = views.view_state(scene)  # what the compare layout changes, put back when it is left
         views.register_compare_layout(scene)
+        if before is not None:
+            def onLayoutModified(caller, event, before=before):
+                if caller.GetViewArrangement() != views.COMPARE_LAYOUT_ID:
+                    self._releaseCompare()
+                    views.restore_view_state(scene, before)
+
+            self._compareObservation = (layoutNode, layoutNode.AddObserver(vtk.vtkCommand.ModifiedEvent, onLayoutModified))
         slicer.app.processEvents()  # the layout manager creates the views of the new layout
         views.assign_compare_views(scene, inputNode, syntheticNode, segmentationNode)
         slicer.util.resetSliceViews()
@@ -784,6 +865,8 @@ class CrossModalitySynthTest(ScriptedLoadableModuleTest):
 
     def runTest(self):
         self.setUp()
+        self.test_widget_and_parameter_node()
+        self.setUp()
         self.test_synthesis_on_phantom()
         self.setUp()
         self.test_cancel_leaves_scene_unchanged()
@@ -811,6 +894,27 @@ class CrossModalitySynthTest(ScriptedLoadableModuleTest):
         from CrossModalitySynthLib.slicer_support.synthesis import SynthesisRequest
 
         return SynthesisRequest(model=self.SYNTH_MODEL, inputs=inputs, device="cpu", **kwargs)
+
+    def test_widget_and_parameter_node(self):
+        """The panel sets itself up: widget, parameter node, empty input selectors, Apply disabled."""
+        self.delayDisplay("The panel and its parameter node")
+        widget = slicer.modules.crossmodalitysynth.widgetRepresentation().self()
+        pn = widget.logic.getParameterNode()
+        self.assertIsNone(pn.evalMask)
+        self.assertEqual(pn.direction, "MRI -> CT")
+        case = self._phantom()
+        t1in = self._load(os.path.join(case, "t1_in.nii.gz"), "T1 in")
+        self._load(os.path.join(case, "t1_opp.nii.gz"), "T1 opp")
+        widget.enter()
+        for name in ("t1InSelector", "t1OppSelector", "t2Selector", "ctSelector"):
+            self.assertIsNone(getattr(widget.ui, name).currentNode(), name + " must start empty")
+        self.assertFalse(widget.ui.applyButton.enabled)
+        widget._parameterNode.t1InVolume = t1in
+        widget._parameterNode.t1OppVolume = t1in
+        self.assertFalse(widget.ui.applyButton.enabled, "one volume as two inputs must not run")
+        self.assertIn("both", widget.ui.applyButton.toolTip)
+        widget._parameterNode.t1InVolume = None
+        widget._parameterNode.t1OppVolume = None
 
     def test_synthesis_on_phantom(self):
         import numpy as np
@@ -888,8 +992,9 @@ class CrossModalitySynthTest(ScriptedLoadableModuleTest):
         self.delayDisplay("A CT given as MRI: one-line message, scene unchanged")
         case = self._phantom()
         ct = self._load(os.path.join(case, "ct_on_mr.nii.gz"), "CT as MRI")
+        ct2 = self._load(os.path.join(case, "ct_on_mr.nii.gz"), "CT as MRI, again")
         before = self._nodeIds()
-        result = CrossModalitySynthLogic().run(self._request({"t1_in": ct, "t1_opp": ct}), timeout=300)
+        result = CrossModalitySynthLogic().run(self._request({"t1_in": ct, "t1_opp": ct2}), timeout=300)
         self.assertEqual(result.status, "failed")
         self.assertIn("looks like a CT", result.message)
         self.assertNotIn("\n", result.message)

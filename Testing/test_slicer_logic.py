@@ -209,9 +209,10 @@ def test_cancel_kills_the_process_tree_and_leaves_the_scene_unchanged(mrml_scene
 def test_failure_surfaces_the_engine_message_and_leaves_the_scene_unchanged(mrml_scene, case, bundles):
     synth, _ = bundles
     ct = volume_to_node(read_volume(os.path.join(case, "ct_on_mr.nii.gz")), "a CT", scene=mrml_scene)
+    ct2 = volume_to_node(read_volume(os.path.join(case, "ct_on_mr.nii.gz")), "a CT, again", scene=mrml_scene)
     vol, seg = _picked_outputs(mrml_scene)
     before = _state(mrml_scene, vol, seg)
-    job = SynthesisJob(SynthesisRequest(synth, {"t1_in": ct, "t1_opp": ct}, output_volume=vol, output_segmentation=seg,
+    job = SynthesisJob(SynthesisRequest(synth, {"t1_in": ct, "t1_opp": ct2}, output_volume=vol, output_segmentation=seg,
                                         device="cpu"), mrml_scene).start()
     result = job.wait(timeout=240)
     assert result.status == "failed"
@@ -224,12 +225,14 @@ def test_a_request_the_model_cannot_take_is_refused_before_any_process(mrml_scen
     from CrossModalitySynthLib.errors import InputError
 
     synth, liver = bundles
-    t1in, _ = _inputs(mrml_scene, case)
+    t1in, t1opp = _inputs(mrml_scene, case)
     n = mrml_scene.GetNumberOfNodes()
     with pytest.raises(InputError, match="T1 opposed-phase"):  # the model needs two channels
         SynthesisJob(SynthesisRequest(synth, {"t1_in": t1in}), mrml_scene).start()
+    with pytest.raises(InputError, match="selected as both T1 in-phase and T1 opposed-phase"):
+        SynthesisJob(SynthesisRequest(synth, {"t1_in": t1in, "t1_opp": t1in}), mrml_scene).start()
     with pytest.raises(InputError, match="is an input"):
-        SynthesisJob(SynthesisRequest(synth, {"t1_in": t1in, "t1_opp": t1in}, output_volume=t1in), mrml_scene).start()
+        SynthesisJob(SynthesisRequest(synth, {"t1_in": t1in, "t1_opp": t1opp}, output_volume=t1in), mrml_scene).start()
     with pytest.raises(InputError, match="not a synthesis model"):
         SynthesisJob(SynthesisRequest(liver, {"t1_in": t1in}), mrml_scene).start()
     assert mrml_scene.GetNumberOfNodes() == n

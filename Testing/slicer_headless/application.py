@@ -306,6 +306,7 @@ class qSlicerApplication(qt.QObject):
                            applicationVersion=f"{major}.{minor}.{patch}", temporaryPath=temporary_path,
                            cachePath=os.path.join(temporary_path, "cache"))
         self._app_logic = app_logic
+        self._main_thread = qt.QThread.currentThread()
         self._testing = testing
         self._startup_env = dict(os.environ)
         self._options = CommandOptions()
@@ -319,11 +320,8 @@ class qSlicerApplication(qt.QObject):
         self._modules = qSlicerModuleManager()
 
     def thread(self):
-        import threading
-
-        if threading.current_thread() is not threading.main_thread():
-            raise RuntimeError("the headless application was asked for its thread from another thread")
-        return qt.QThread.currentThread()
+        """The thread the application was created on (Qt's main thread)."""
+        return self._main_thread
 
     def testingEnabled(self):
         return self._testing

@@ -42,9 +42,6 @@ class QObject(StandIn):
     def _set_name(self, value):
         self._props["objectName"] = value
 
-    def __init_subclass__(cls, **kwargs):
-        super().__init_subclass__(**kwargs)
-
     def parent(self):
         return self._parent
 

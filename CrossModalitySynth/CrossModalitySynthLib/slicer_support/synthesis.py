@@ -90,6 +90,18 @@ def ordered_inputs(spec: dict, inputs: Dict[str, object]) -> List[tuple]:
     return out
 
 
+def refuse_repeated_inputs(spec: dict, pairs: List[tuple]) -> None:
+    """One volume given for two of the model's inputs (T1 in-phase as opposed-phase too) is refused."""
+    sequences = {e["name"]: e.get("sequence", e["name"]) for e in spec["inputs"]}
+    seen = {}
+    for name, node in pairs:
+        key = node.GetID() if hasattr(node, "GetID") else id(node)
+        if key in seen:
+            raise InputError(f"'{node.GetName()}' is selected as both {sequences[seen[key]]} and {sequences[name]}; "
+                             "select a different volume for each input.")
+        seen[key] = name
+
+
 class SynthesisJob:
     """A synthesis run polled by the caller (see the module docstring).
 
@@ -98,11 +110,15 @@ class SynthesisJob:
     :param python: interpreter for the child (default: :func:`~.process.python_executable`).
     :param workdir: parent folder of the run's temporary folder (default: the system's).
     :param grace_s: seconds between SIGTERM and SIGKILL on cancel.
+    :param env_base: the environment the child starts from; inside Slicer,
+        ``slicer.util.startupEnvironment()`` (Slicer's own start-up environment, without what
+        Slicer added for itself); default: this process's environment.
     """
 
     def __init__(self, request: SynthesisRequest, scene, python: Optional[str] = None,
-                 workdir: Optional[str] = None, grace_s: float = 3.0):
+                 workdir: Optional[str] = None, grace_s: float = 3.0, env_base: Optional[Dict[str, str]] = None):
         self.request = request
+        self.env_base = env_base
         self.scene = scene
         self.python = python or python_executable()
         self.workdir = workdir
@@ -151,6 +167,7 @@ class SynthesisJob:
                 raise InputError("The liver is segmented from the MRI: use a liver model only with an MRI -> CT model.")
         pairs = ordered_inputs(bundle.spec, req.inputs)
         nodes = [n for _, n in pairs]
+        refuse_repeated_inputs(bundle.spec, pairs)
         for out in (req.output_volume, req.output_segmentation):
             if out is not None and any(out is n or out.GetID() == n.GetID() for n in nodes):
                 raise InputError(f"'{out.GetName()}' is an input; pick another output node or let one be created.")
@@ -175,7 +192,8 @@ class SynthesisJob:
                                liver_model=liver.path if liver is not None else None,
                                device=device, precision=req.precision, batch_size=req.batch_size,
                                threads=req.threads, registry=req.registry, force=req.force)
-            self.process = CmsynthProcess(argv, env=child_environment(), cwd=self._tmp, grace_s=self.grace_s).start()
+            self.process = CmsynthProcess(argv, env=child_environment(self.env_base), cwd=self._tmp,
+                                          grace_s=self.grace_s).start()
         except BaseException:
             self._cleanup()
             raise
@@ -226,6 +244,23 @@ class SynthesisJob:
         """Stop the process tree; :meth:`poll` then reports CANCELLED and the scene is unchanged."""
         if self.process is not None and self.result is None:
             self.process.cancel()
+
+    def abort(self, timeout: float = 10.0) -> None:
+        """End the process tree now and wait for it, then delete the temporary folder.
+
+        For the module's ``cleanup()`` (Slicer closing, or the module reloading): the result is
+        CANCELLED and the scene is not touched.
+        """
+        if self.process is None or self.result is not None:
+            self._cleanup()
+            return
+        self.process.kill()
+        deadline = time.monotonic() + timeout
+        while self.result is None and time.monotonic() < deadline:
+            self.poll()
+            if self.result is None:
+                time.sleep(0.02)
+        self._cleanup()
 
     def wait(self, timeout: Optional[float] = None, interval: float = 0.05,
              on_progress: Optional[Callable[[ProgressEvent], None]] = None) -> SynthesisResult:

@@ -115,6 +115,34 @@ def assign_compare_views(scene, input_node, synthetic_node, segmentation_node=No
     return assigned
 
 
+def view_state(scene) -> Dict[str, Tuple[str, bool]]:
+    """Orientation and linked control of each slice view the compare layout changes (to put back)."""
+    slice_nodes = {n.GetLayoutName(): n for n in _nodes(scene, "vtkMRMLSliceNode")}
+    state = {}
+    for composite in _nodes(scene, "vtkMRMLSliceCompositeNode"):
+        view = composite.GetLayoutName()
+        if view in VIEWS and view in slice_nodes:
+            state[view] = (slice_nodes[view].GetOrientation(), bool(composite.GetLinkedControl()))
+    return state
+
+
+def restore_view_state(scene, state: Dict[str, Tuple[str, bool]]) -> None:
+    """Put back what :func:`view_state` recorded (views that no longer exist are skipped)."""
+    slice_nodes = {n.GetLayoutName(): n for n in _nodes(scene, "vtkMRMLSliceNode")}
+    for composite in _nodes(scene, "vtkMRMLSliceCompositeNode"):
+        view = composite.GetLayoutName()
+        if view in state and view in slice_nodes:
+            orientation, linked = state[view]
+            slice_nodes[view].SetOrientation(orientation)
+            composite.SetLinkedControl(linked)
+
+
+def layout_node(scene):
+    """The scene's layout node, or None (headless scenes)."""
+    found = _nodes(scene, "vtkMRMLLayoutNode")
+    return found[0] if found else None
+
+
 def segment_centroid_ras(segmentation_node, reference_node, segment_name: str = "liver") -> Optional[Tuple[float, float, float]]:
     """RAS centre of a segment, computed on ``reference_node``'s grid (None when empty or missing)."""
     import SimpleITK as sitk
