@@ -9,7 +9,11 @@ no traceback, and give a non-zero exit code.
 import argparse
 import importlib
 import sys
+import time
 from typing import List, Optional
+
+#: when the command started (before the library and torch are imported), for wall times
+STARTED = time.monotonic()
 
 from .. import __version__
 from ..errors import CMSynthError

@@ -85,11 +85,39 @@ def _print_summary(out, s) -> None:
     if "metrics" in s:
         m = s["metrics"]
         print(f"  vs reference CT      MAE {m['mae_hu']} HU, PSNR {m['psnr_db']} dB, SSIM {m['ssim']} (inside the body)")
-    print(f"  time                 {s['timings_s']['total']} s on {s['device']}")
+    print(f"  time                 {wall_seconds():.1f} s wall, the whole command ({stage_text(s)}) on {s['device']}")
     if "precision" in s:
         print(f"  precision            {s['precision']} ({s['precision_reason']})")
     for w in s["warnings"]:
         print(f"cmsynth run: warning: {w}", file=sys.stderr)
+
+
+def wall_seconds() -> float:
+    """Seconds since the process started (Python start-up, imports, model loading, every stage,
+    writing): from /proc on Linux, else since ``cmsynth``'s own module was imported."""
+    import time
+
+    from .main import STARTED
+
+    try:
+        with open("/proc/self/stat") as f:
+            start_ticks = float(f.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/uptime") as f:
+            uptime = float(f.read().split()[0])
+        return uptime - start_ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, AttributeError):
+        return time.monotonic() - STARTED
+
+
+def stage_text(s) -> str:
+    """The stages of a case summary's timings, e.g. ``read 0.2, synthesis 3.1, ... s``."""
+    t = s["timings_s"]
+    parts = [("read", t.get("read"))]
+    parts.append(("synthesis", sum(v for k, v in t.items() if k.startswith("synthesis_"))))
+    if any(k.startswith("liver_") for k in t):
+        parts.append(("liver", sum(v for k, v in t.items() if k.startswith("liver_"))))
+    parts += [(k, t.get(k)) for k in ("metrics", "write", "overlays")]
+    return ", ".join(f"{name} {value:.1f}" for name, value in parts if value is not None) + " s"
 
 
 def _write_batch_csv(rows, path) -> None:

@@ -91,6 +91,7 @@ def run_case(
     t_start = time.perf_counter()
     images = [read_volume(p) for p in case.paths]
     reference = read_volume(case.reference_ct) if case.reference_ct else None
+    stages = {"read": time.perf_counter() - t_start}
     if reference is not None:
         _check_reference_overlap(reference, images[0], case.reference_ct)
     if cancel:
@@ -110,7 +111,7 @@ def run_case(
     try:
         with disk_errors(out_dir):
             summary = _write_outputs(staging, case, synth, seg, res, seg_res, images, reference, overlays,
-                                     progress, t_start)
+                                     progress, t_start, stages)
         if cancel:
             cancel.check()
         replace_folder(staging, out_dir, ours=OUTPUTS, command="cmsynth run")
@@ -122,8 +123,13 @@ def run_case(
     return summary
 
 
-def _write_outputs(staging, case, synth, seg, res, seg_res, images, reference, overlays, progress, t_start) -> Dict:
-    """Write every output of one case into ``staging``; returns the summary written there."""
+def _write_outputs(staging, case, synth, seg, res, seg_res, images, reference, overlays, progress, t_start,
+                   stages) -> Dict:
+    """Write every output of one case into ``staging``; returns the summary written there.
+
+    ``stages`` (stage -> seconds) gets ``write`` and ``overlays`` here; the summary records them.
+    """
+    t_write = time.perf_counter()
     liver = seg_res.image if seg_res is not None else None
     outputs = {"synthetic": "synthetic.nii.gz"}
     write_volume(res.image, os.path.join(staging, outputs["synthetic"]))
@@ -134,19 +140,22 @@ def _write_outputs(staging, case, synth, seg, res, seg_res, images, reference, o
         write_seg_nrrd(liver, os.path.join(staging, outputs["liver_segmentation"]))
     if progress:
         progress("write", 1, 2)
+    stages["write"] = time.perf_counter() - t_write
+    t_overlays = time.perf_counter()
     if overlays:
         ct_out = synth.spec["output"]["modality"] == "CT"
         pics = save_overlays(images[0], res.image, liver, staging,
                              second_title="synthetic CT" if ct_out else "synthetic MRI", second_is_ct=ct_out)
         outputs.update({f"overlay_{k}": os.path.basename(v) for k, v in pics.items()})
-    summary = _summary(case, synth, seg, res, seg_res, images, reference, outputs, t_start)
+        stages["overlays"] = time.perf_counter() - t_overlays
+    summary = _summary(case, synth, seg, res, seg_res, images, reference, outputs, t_start, stages)
     with open(os.path.join(staging, SUMMARY), "w") as f:
         json.dump(summary, f, indent=2)
         f.write("\n")
     return summary
 
 
-def _summary(case, synth, seg, res, seg_res, images, reference, outputs, t_start) -> Dict:
+def _summary(case, synth, seg, res, seg_res, images, reference, outputs, t_start, stages) -> Dict:
     grid = Grid.of(images[0])
     summary = {
         "case_id": case.case_id,
@@ -171,8 +180,12 @@ def _summary(case, synth, seg, res, seg_res, images, reference, outputs, t_start
         voxel_ml = float(np.prod(seg_res.image.GetSpacing())) / 1000.0
         summary["liver_volume_ml"] = round(float((sitk.GetArrayViewFromImage(seg_res.image) > 0).sum()) * voxel_ml, 1)
     if reference is not None:
+        t_metrics = time.perf_counter()
         summary["reference_ct"] = os.path.abspath(case.reference_ct)
         summary["metrics"] = _reference_metrics(reference, res.image)
+        stages["metrics"] = time.perf_counter() - t_metrics
+    summary["timings_s"].update({k: round(v, 3) for k, v in stages.items()})
+    # reading the inputs to the summary; the command's wall time (model loading too) is printed by the CLI
     summary["timings_s"]["total"] = round(time.perf_counter() - t_start, 3)
     return summary
 
