@@ -357,6 +357,51 @@ def test_failure_while_writing_leaves_nothing(tiny, monkeypatch):
     assert os.listdir(tiny["work"]) == []
 
 
+def _write_mask(path, box, size=(24, 20, 8), spacing=(2.0, 2.0, 3.0)):
+    """A label map on write_tiny's grid, 1 inside ``box`` (z, y, x slices)."""
+    a = np.zeros(size[::-1], np.uint8)
+    a[box] = 1
+    img = sitk.GetImageFromArray(a)
+    img.SetSpacing(spacing)
+    sitk.WriteImage(img, path)
+    return path
+
+
+def test_small_mask_gives_nan_ms_ssim_for_that_case_only(tiny):
+    """Issue 13 item 18. MS-SSIM pads 24 x 20 x 8 to 97^3 (x by 36, y by 38, z by 44 before) and
+    keeps every 2nd voxel 4 times, so at scale 5 the only voxel left after the 3-voxel border
+    crop is padded index 48: original (z, y, x) = (4, 10, 12). A 2 x 3 x 3 box at z 3-4, y 3-5,
+    x 3-5 is far enough from the border for SSIM but misses that voxel (it vanishes at scale 3):
+    SynthRAD2025's code then gives NaN for the case (mean of an empty selection) and still
+    reports MAE and PSNR."""
+    d = os.path.dirname(tiny["real"][0])
+    big = _write_mask(os.path.join(d, "m0.nii.gz"), np.s_[1:7, 3:17, 3:21])
+    small = _write_mask(os.path.join(d, "m1.nii.gz"), np.s_[3:5, 3:6, 3:6])
+    out = _out(tiny)
+    code, stdout, err = run_cli("evaluate", "--real", *tiny["real"], "--synthetic", *tiny["synth"], "--paired",
+                                "--masks", big, small, "--out", out, "--no-progress")
+    assert code == 0, err
+    assert "Traceback" not in err
+    rows = {r["case_id"]: r for r in csv.DictReader(open(os.path.join(out, "per_case.csv"), encoding="utf-8"))}
+    assert rows["r1"]["ms_ssim"] == "nan"
+    assert 0.0 < float(rows["r0"]["ms_ssim"]) <= 1.0
+    for k in ("mae_hu", "psnr_db", "ssim"):
+        assert np.isfinite(float(rows["r1"][k])), (k, rows["r1"])
+    assert int(rows["r1"]["n_mask_voxels"]) == 18
+    doc = json.load(open(os.path.join(out, "metrics.json"), encoding="utf-8"))
+    assert doc["cases"][1]["ms_ssim"] is None and doc["cases"][0]["ms_ssim"] is not None
+    pooled = doc["pooled"]["paired"]["ms_ssim"]
+    assert pooled["n"] == 2 and pooled["n_non_finite"] == 1
+    assert pooled["mean"] == pytest.approx(float(rows["r0"]["ms_ssim"]))
+    assert doc["pooled"]["paired"]["mae"]["n_non_finite"] == 0
+    named = [w for w in doc["warnings"] if "MS-SSIM" in w]
+    assert len(named) == 1 and named[0].startswith("Case r1: "), doc["warnings"]
+    assert "scale 3 of 5" in named[0]
+    assert [l for l in err.splitlines() if "Case r1" in l] == ["warning: " + named[0]]
+    html = open(os.path.join(out, "report.html"), encoding="utf-8").read()
+    assert "Case r1: " in html
+
+
 # --------------------------------------------------------------------------------------------
 # the report in a real browser
 # --------------------------------------------------------------------------------------------

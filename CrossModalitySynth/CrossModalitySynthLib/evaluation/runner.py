@@ -364,12 +364,16 @@ def _pooled_histograms(real: Histogram, synth: Histogram, eps: float = DEFAULT_E
 
 
 def _paired_case(pair: CasePair, settings: EvaluationSettings, feats: Tuple[_Features, _Features],
-                 hists: List[np.ndarray]) -> dict:
+                 hists: List[np.ndarray], notes: List[str]) -> dict:
     ct = load_volume(pair.real, "real volume")
     sct = load_volume(pair.synthetic, "synthetic volume")
     check_same_grid(ct, sct, pair.case_id, "synthetic volume", pair.synthetic)
     mask, source = _mask_for(ct, pair.mask, pair.case_id, "real volume")
     pm = paired_metrics(ct, sct, mask)
+    if pm.ms_ssim_note:
+        notes.append("Case {}: MS-SSIM is NaN ({}; {} voxels), as in SynthRAD2025; MAE, PSNR and SSIM are "
+                     "reported, and pooled MS-SSIM is over the other cases.".format(
+                         pair.case_id, pm.ms_ssim_note, pm.n_mask_voxels))
     hm = histogram_metrics(ct, sct, mask, mask, settings.hu_range, settings.bin_width)
     row = {
         "case_id": pair.case_id,
@@ -470,7 +474,7 @@ def evaluate(inputs: EvaluationInputs, settings: Optional[EvaluationSettings] = 
             total = len(inputs.pairs)
             prog("cases", 0, total)
             for i, pair in enumerate(inputs.pairs):
-                rows.append(_paired_case(pair, settings, feats, hists))
+                rows.append(_paired_case(pair, settings, feats, hists, notes))
                 prog("cases", i + 1, total)
             examples = _paired_examples(inputs.pairs, rows, settings.n_examples)
         else:

@@ -39,6 +39,16 @@ MS_SSIM_MIN_SIZE = 97
 MaskArg = Union[None, str, ArrayOrImage]
 
 
+class MaskVanishesError(InputError):
+    """The mask keeps no voxel inside the cropped volume at one MS-SSIM scale (a small mask)."""
+
+    def __init__(self, scale: int, n_scales: int):
+        self.scale = scale
+        self.n_scales = n_scales
+        super().__init__(
+            "The mask vanishes at MS-SSIM scale {} of {}; give a larger mask.".format(scale, n_scales))
+
+
 # --------------------------------------------------------------------------------------------
 # body mask
 # --------------------------------------------------------------------------------------------
@@ -284,6 +294,9 @@ def ms_ssim_synthrad2025(
     4. Downsample the images by a 2x2x2 mean (zero outside) and keep every 2nd voxel; the mask
        by keeping every 2nd voxel.
     5. MS-SSIM = product over scales of the scores, each clipped to [0, 1].
+
+    A mask that keeps no voxel at some scale raises :class:`MaskVanishesError`;
+    :func:`paired_metrics` turns it into NaN, as SynthRAD2025's code does.
     """
     a, b, m = _prepare(ct, sct, mask)
     data_range = float(hu_range[1] - hu_range[0])
@@ -308,9 +321,7 @@ def ms_ssim_synthrad2025(
         smap = lum ** wl * con ** w * struct ** w
         inner = _crop_border(mm, pad)
         if not inner.any():
-            raise InputError(
-                "The mask vanishes at MS-SSIM scale {} of {}; give a larger mask.".format(j + 1, n)
-            )
+            raise MaskVanishesError(j + 1, n)
         scores.append(float(_crop_border(smap, pad)[inner].mean(dtype=np.float64)))
         if j < n - 1:
             x = _downsample2(x)
@@ -334,6 +345,8 @@ class PairedMetrics:
     ms_ssim: Optional[float]  #: SynthRAD2025 masked MS-SSIM, range [-1024, 3071] (None if skipped)
     n_mask_voxels: int
     mask_source: str  #: "given", "body" (threshold of the CT) or "all"
+    #: why ms_ssim is NaN ("the mask vanishes at scale 3 of 5"), else None
+    ms_ssim_note: Optional[str] = None
 
     def as_dict(self) -> dict:
         return {
@@ -343,6 +356,7 @@ class PairedMetrics:
             "ms_ssim": self.ms_ssim,
             "n_mask_voxels": self.n_mask_voxels,
             "mask_source": self.mask_source,
+            "ms_ssim_note": self.ms_ssim_note,
         }
 
 
@@ -352,14 +366,25 @@ def paired_metrics(
     mask: MaskArg = None,
     with_ms_ssim: bool = True,
 ) -> PairedMetrics:
-    """MAE, PSNR, SSIM (SynthRAD2023) and MS-SSIM (SynthRAD2025) of one case."""
+    """MAE, PSNR, SSIM (SynthRAD2023) and MS-SSIM (SynthRAD2025) of one case.
+
+    A mask too small for the 5 MS-SSIM scales gives ``ms_ssim`` NaN with the reason in
+    ``ms_ssim_note`` (SynthRAD2025's code gives NaN there too); the other metrics are computed.
+    """
     _, _, m = _prepare(ct, sct, mask)  # validates once, computes the body mask once
     source = "all" if isinstance(mask, str) else ("body" if mask is None else "given")
+    ms, note = None, None
+    if with_ms_ssim:
+        try:
+            ms = ms_ssim_synthrad2025(ct, sct, m)
+        except MaskVanishesError as exc:
+            ms, note = float("nan"), "the mask vanishes at scale {} of {}".format(exc.scale, exc.n_scales)
     return PairedMetrics(
         mae=mae(ct, sct, m),
         psnr=psnr(ct, sct, m),
         ssim=ssim_synthrad2023(ct, sct, m),
-        ms_ssim=ms_ssim_synthrad2025(ct, sct, m) if with_ms_ssim else None,
+        ms_ssim=ms,
         n_mask_voxels=int(m.sum()),
         mask_source=source,
+        ms_ssim_note=note,
     )
