@@ -51,3 +51,14 @@ def make_test_bundle(folder, direction="MR->CT", inputs=("t1_in", "t1_opp"), spa
         "licence": "Apache-2.0", "description": "random-weight test bundle",
     })
     return load_bundle(str(folder))
+
+
+def bundles_and_case(root, extra=(("liver", "MR->LIVER", ("t1_in",)),), seed=8):
+    """A two-channel MR->CT test bundle in ``root/m``, the ``extra`` bundles (name, direction, inputs)
+    beside it, and one small phantom case; returns the case folder (``root/src/case_000``)."""
+    from CrossModalitySynthLib.phantom import write_cases
+
+    make_test_bundle(os.path.join(str(root), "m"), "MR->CT", ("t1_in", "t1_opp"))
+    for name, direction, inputs in extra:
+        make_test_bundle(os.path.join(str(root), name), direction, inputs)
+    return write_cases(os.path.join(str(root), "src"), n_cases=1, seed=seed, size="small")[0]

@@ -7,19 +7,15 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from bundle_factory import make_test_bundle
+from bundle_factory import bundles_and_case
 from CrossModalitySynthLib.errors import InputError
-from CrossModalitySynthLib.phantom import write_cases
 from CrossModalitySynthLib.reader_study.session import check_confidence
 
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     root = tmp_path_factory.mktemp("d")
-    make_test_bundle(root / "m", "MR->CT", ("t1_in", "t1_opp"))
-    make_test_bundle(root / "ct2mr", "CT->MR", ("ct",))
-    write_cases(str(root / "src"), n_cases=1, seed=8, size="small")
-    return str(root), str(root / "src" / "case_000")
+    return str(root), bundles_and_case(root, extra=(("ct2mr", "CT->MR", ("ct",)),))
 
 
 @pytest.mark.parametrize("value", ["2.5", "high", ""])

@@ -5,17 +5,13 @@ import os
 
 import pytest
 
-from bundle_factory import make_test_bundle
-from CrossModalitySynthLib.phantom import write_cases
+from bundle_factory import bundles_and_case
 
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     root = tmp_path_factory.mktemp("d")
-    make_test_bundle(root / "m", "MR->CT", ("t1_in", "t1_opp"))
-    make_test_bundle(root / "liver", "MR->LIVER", ("t1_in",))
-    write_cases(str(root / "src"), n_cases=1, seed=8, size="small")
-    c = str(root / "src" / "case_000")
+    c = bundles_and_case(root)
     return str(root / "m"), str(root / "liver"), [os.path.join(c, "t1_in.nii.gz"), os.path.join(c, "t1_opp.nii.gz")]
 
 
