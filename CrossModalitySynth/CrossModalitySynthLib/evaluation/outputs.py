@@ -20,12 +20,12 @@ from .. import __version__
 from ..errors import OutputError
 from ..io import replace_folder
 from ..io.writer import check_folder_replaceable
-
-#: every file an evaluation folder may hold: --overwrite replaces a folder holding nothing else
-OUTPUTS = ("metrics.json", "per_case.csv", "report.html", "plots/*")
 from .plots import make_plots
 from .report import render_report
 from .runner import SEG_KEYS, EvaluationResult
+
+#: every file an evaluation folder may hold: --overwrite replaces a folder holding nothing else
+OUTPUTS = ("metrics.json", "per_case.csv", "report.html", "plots/*")
 
 
 def check_output_dir(path: str, overwrite: bool = False) -> str:
