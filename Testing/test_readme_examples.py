@@ -1,0 +1,111 @@
+"""Every shell example in the README runs as printed.
+
+The README's fenced ``bash`` blocks are examples: this test extracts them and runs them, in the
+order given, in a temporary copy of the checkout (what a user has after cloning), with the
+checkout's ``.venv`` on PATH, as a user who followed the set-up does. A command block that is
+not ``bash`` must be a synopsis, with placeholders (``DIR``, ``ID``, ``[--option]``), so that no
+runnable-looking example escapes the test.
+
+``make test`` is the one line not run here: it is what CI runs, and this test is part of it.
+"""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+README = os.path.join(REPO, "README.md")
+
+FENCE = re.compile(r"^```([A-Za-z]*)[^\n]*\n(.*?)^```[ \t]*$", re.M | re.S)
+COMMANDS = ("cmsynth ", "python ", "python3 ", "make ", "torchrun ", ".venv/bin/", "source ")
+# A synopsis names what the user fills in: an upper-case word (DIR, ID, FILE.zip, STUDY), an
+# optional part in brackets, or "...".
+PLACEHOLDER = re.compile(r"\b[A-Z][A-Z0-9_]+\b|\[[^\]]+\]|\.\.\.")
+NOT_HERE = {"make test"}  # CI's own command: this test runs inside it
+
+
+def readme_blocks(path=README):
+    """(language, text, first line number) of every fenced block of a Markdown file."""
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    for m in FENCE.finditer(text):
+        yield m.group(1).lower(), m.group(2), text.count("\n", 0, m.start()) + 1
+
+
+def command_lines(block):
+    """The shell commands of a block: continuation lines joined, comments dropped."""
+    joined = block.replace("\\\n", " ")
+    out = []
+    for line in joined.splitlines():
+        cmd = line.split(" #", 1)[0].strip() if not line.lstrip().startswith("#") else ""
+        if cmd:
+            out.append(cmd)
+    return out
+
+
+def test_the_extractor_reads_blocks_and_commands(tmp_path):
+    md = tmp_path / "x.md"
+    md.write_text("a\n```bash\ncmsynth run --out A \\\n    b c   # note\n# only a comment\n```\n"
+                  "```\ncmsynth phantom --out DIR\n```\n")
+    blocks = list(readme_blocks(str(md)))
+    assert [(lang, line) for lang, _, line in blocks] == [("bash", 2), ("", 7)]
+    assert command_lines(blocks[0][1]) == ["cmsynth run --out A      b c"]
+
+
+def test_every_command_block_is_an_example_or_a_synopsis():
+    offenders = []
+    for lang, block, line in readme_blocks():
+        if lang in ("bash", "python", "json"):
+            continue
+        for cmd in command_lines(block):
+            if cmd.startswith(COMMANDS) and not PLACEHOLDER.search(cmd):
+                offenders.append("README.md line {}: {}".format(line, cmd))
+    assert not offenders, ("these commands look runnable but sit outside a ```bash block, so no "
+                           "test runs them; fence them as bash or write placeholders:\n"
+                           + "\n".join(offenders))
+
+
+def _checkout_copy(dest):
+    """The tracked files of the checkout (timestamps kept, so make sees .venv as up to date)."""
+    files = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True, check=True)
+    for rel in files.stdout.decode().split("\0"):
+        if not rel or not os.path.isfile(os.path.join(REPO, rel)):
+            continue
+        target = os.path.join(dest, rel)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        shutil.copy2(os.path.join(REPO, rel), target)
+    os.symlink(os.path.join(REPO, ".venv"), os.path.join(dest, ".venv"))
+
+
+def test_every_bash_example_runs_as_printed_in_order(tmp_path):
+    venv_bin = os.path.dirname(sys.executable)
+    if not os.path.isfile(os.path.join(REPO, ".venv", ".installed")) or shutil.which("git") is None:
+        pytest.fail("this test needs the checkout's .venv (make install) and git")
+    work = tmp_path / "checkout"
+    work.mkdir()
+    _checkout_copy(str(work))
+    # The copy's Makefile must see the linked .venv as installed; otherwise `make demo` would
+    # reinstall the real .venv from the copy.
+    q = subprocess.run(["make", "-q", ".venv/.installed"], cwd=str(work))
+    assert q.returncode == 0, "make in the copy does not see .venv as up to date"
+
+    env = dict(os.environ)
+    env["PATH"] = venv_bin + os.pathsep + env.get("PATH", "")
+    env.pop("PYTHONPATH", None)
+    examples = [(line, block) for lang, block, line in readme_blocks() if lang == "bash"]
+    assert len(examples) >= 4
+    ran = 0
+    for line, block in examples:
+        script = "\n".join(c for c in command_lines(block) if c not in NOT_HERE)
+        if not script:
+            continue
+        proc = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=str(work), env=env,
+                              capture_output=True, text=True, timeout=900)
+        assert proc.returncode == 0, "README.md example at line {} failed (exit {}):\n{}\n{}{}".format(
+            line, proc.returncode, script, proc.stdout[-3000:], proc.stderr[-3000:])
+        ran += 1
+    assert ran >= 4, "only {} README examples ran".format(ran)
