@@ -143,3 +143,61 @@ def test_written_files_get_normal_permissions(tmp_path):
             assert (os.stat(path).st_mode & 0o777) == 0o644
     finally:
         os.umask(old)
+
+
+# A NIfTI file's header fields as ITK's reader reports them (a sample from each group it adds)
+NIFTI_KEYS = ("qform_code", "sform_code", "srow_x", "quatern_b", "dim[0]", "pixdim[1]", "scl_slope", "descrip",
+              "aux_file", "intent_name", "nifti_type", "vox_offset", "ITK_sform_corrected", "ITK_FileNotes",
+              "ITK_original_direction", "ITK_InputFilterName")
+
+
+def _header_text(path):
+    """The text header of a MetaImage / NRRD file (the part before the voxel data)."""
+    raw = open(path, "rb").read(1 << 16)
+    for end in (b"ElementDataFile = LOCAL\n", b"\n\n"):
+        if end in raw:
+            raw = raw[: raw.index(end) + len(end)]
+            break
+    return raw.decode("latin-1")
+
+
+@pytest.mark.parametrize("suffix", [".mhd", ".mha", ".nrrd", ".nhdr"])
+def test_convert_nifti_quietly_without_nifti_header_fields(tmp_path, suffix):
+    """`cmsynth convert x.nii.gz y.mhd` (a real process): ITK's MetaImage writer used to print five
+    C++ 'WARNING: In .../itkMetaImageIO.cxx' blocks and the .mhd carried the NIfTI header fields
+    (srow_x, qform_code, pixdim[1] ...); the grid and the voxels are kept exactly."""
+    import subprocess
+    import sys
+
+    direction = random_rotation(np.random.default_rng(3))
+    src = str(tmp_path / "in.nii.gz")
+    write_volume(make_image((5, 6, 7), spacing=(0.8, 1.1, 2.5), origin=(-120.25, 33.5, 17.0), direction=direction,
+                         dtype=np.int16, seed=3), src)
+    dst = str(tmp_path / f"out{suffix}")
+    exe = os.path.join(os.path.dirname(sys.executable), "cmsynth")
+    proc = subprocess.run([exe, "convert", src, dst], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""
+    header = _header_text(dst)
+    assert "ElementSpacing" in header or "space directions" in header  # it is the header
+    present = [key for key in NIFTI_KEYS if key in header]
+    assert present == [], f"{suffix} header carries NIfTI/reader fields {present}:\n{header}"
+    original, back = read_volume(src), read_volume(dst)
+    assert same_grid(original, back, tol=1e-6)
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(back), sitk.GetArrayFromImage(original))
+    assert back.GetPixelID() == original.GetPixelID()
+
+
+def test_own_metadata_still_written(tmp_path):
+    """Only fields of another format are dropped: keys of our own (as .seg.nrrd writes) are kept, also
+    on an image read from NIfTI, and the image passed in keeps all its metadata."""
+    src = str(tmp_path / "a.nii.gz")
+    write_volume(make_image(), src)
+    img = read_volume(src)
+    img.SetMetaData("Segment0_Name", "liver")
+    keys = set(img.GetMetaDataKeys())
+    for suffix in (".nrrd", ".mha"):
+        write_volume(img, str(tmp_path / f"b{suffix}"))
+        header = _header_text(str(tmp_path / f"b{suffix}"))
+        assert "Segment0_Name" in header and "liver" in header and "srow_x" not in header
+    assert set(img.GetMetaDataKeys()) == keys and "srow_x" in keys

@@ -14,7 +14,7 @@ from typing import Iterator, List, Optional, Sequence
 import SimpleITK as sitk
 
 from ..errors import OutputError
-from .formats import DETACHED_HEADER, SUPPORTED_WRITE, suffix_of
+from .formats import DETACHED_HEADER, SUPPORTED_WRITE, format_of, suffix_of
 from .verify import disk_errors, flush_to_disk, free_bytes, no_space_error, verify_volume_file
 
 
@@ -182,7 +182,55 @@ def _data_bytes(image: sitk.Image) -> int:
     return image.GetNumberOfPixels() * image.GetNumberOfComponentsPerPixel() * image.GetSizeOfPixelComponent()
 
 
+#: Header fields ITK's NIfTI reader puts into an image's metadata (nifti1 header fields and ITK's
+#: notes about them). They describe the file that was read; in another format they are stale
+#: (srow_x ... still hold the source grid) and MetaImage cannot even store some of them.
+NIFTI_HEADER_KEYS = frozenset(
+    ["ITK_FileNotes", "ITK_sform_corrected", "aux_file", "bitpix", "cal_max", "cal_min", "datatype", "descrip",
+     "dim_info", "intent_code", "intent_name", "intent_p1", "intent_p2", "intent_p3", "nifti_type", "qfac",
+     "qform_code", "qform_code_name", "qoffset_x", "qoffset_y", "qoffset_z", "qto_xyz", "qto_ijk", "quatern_b",
+     "quatern_c", "quatern_d", "scl_inter", "scl_slope", "sform_code", "sform_code_name", "slice_code",
+     "slice_duration", "slice_end", "slice_start", "srow_x", "srow_y", "srow_z", "sto_xyz", "sto_ijk", "toffset",
+     "vox_offset", "xyzt_units"]
+    + [f"dim[{k}]" for k in range(8)] + [f"pixdim[{k}]" for k in range(8)]
+)
+#: Notes ITK's readers add about the file they read (its reader, its original direction and spacing).
+READER_NOTE_KEYS = frozenset(["ITK_InputFilterName", "ITK_original_direction", "ITK_original_spacing"])
+
+
+def _foreign_metadata(image: sitk.Image, suffix: str) -> List[str]:
+    """The metadata keys of ``image`` that do not belong in a ``suffix`` file: the reader's notes
+    always, NIfTI header fields outside NIfTI, NRRD fields (``NRRD_*``) outside NRRD, and for
+    MetaImage also empty values (which ITK's MetaImage writer refuses with a console warning)."""
+    family = format_of(suffix) if suffix else None
+    out = []
+    for key in image.GetMetaDataKeys():
+        foreign = (key in READER_NOTE_KEYS
+                   or (family != "NIfTI" and key in NIFTI_HEADER_KEYS)
+                   or (family != "NRRD" and key.startswith("NRRD_"))
+                   or (family == "MetaImage" and not image.GetMetaData(key).strip()))
+        if foreign:
+            out.append(key)
+    return out
+
+
+def _without_foreign_metadata(image: sitk.Image, suffix: str) -> sitk.Image:
+    """``image`` itself when all its metadata belongs in a ``suffix`` file, else a copy without the rest."""
+    foreign = set(_foreign_metadata(image, suffix))
+    if not foreign:
+        return image
+    # a new image, not sitk.Image(image) + EraseMetaData: with SimpleITK 2.5 erasing a key of a shallow
+    # copy also erases it from the original and leaves the copy with no metadata at all
+    out = sitk.GetImageFromArray(sitk.GetArrayViewFromImage(image), isVector=image.GetNumberOfComponentsPerPixel() > 1)
+    out.CopyInformation(image)
+    for key in image.GetMetaDataKeys():
+        if key not in foreign:
+            out.SetMetaData(key, image.GetMetaData(key))
+    return out
+
+
 def _execute_write(image: sitk.Image, path: str, compress: bool, target: str) -> None:
+    image = _without_foreign_metadata(image, suffix_of(target))
     try:
         sitk.WriteImage(image, path, useCompression=compress)
     except RuntimeError as exc:
