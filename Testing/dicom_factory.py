@@ -148,6 +148,7 @@ def write_series(
     positions: Optional[np.ndarray] = None,
     echo_time: Optional[float] = None,
     write_rescale: bool = True,
+    omit_series_uid: bool = False,
 ) -> WrittenSeries:
     """Write ``values`` ([z, y, x], real units) as one single-frame-per-file DICOM series.
 
@@ -165,6 +166,9 @@ def write_series(
             overrides origin/spacing for the positions.
         echo_time: EchoTime for MR files.
         write_rescale: False writes no RescaleSlope/Intercept attributes at all.
+        series_uid: the SeriesInstanceUID (default a new one); ``""`` writes it empty (as some
+            anonymisers and exports do).
+        omit_series_uid: True leaves the SeriesInstanceUID attribute out of every file.
     """
     values = np.asarray(values)
     if values.ndim != 3:
@@ -182,7 +186,7 @@ def write_series(
         rescale_slope, rescale_intercept = 1.0, 0.0
     stored = _stored_values(values, rescale_slope, rescale_intercept, stored_dtype)
     sop_class = CT_IMAGE_STORAGE if modality == "CT" else MR_IMAGE_STORAGE
-    series_uid = series_uid or generate_uid()
+    series_uid = generate_uid() if series_uid is None else series_uid
     study_uid = study_uid or generate_uid()
     frame_uid = frame_uid or generate_uid()
     if instance_numbers is None:
@@ -194,6 +198,8 @@ def write_series(
     paths = []
     for k in range(n):
         ds = _base_dataset(modality, sop_class, study_uid, series_uid, frame_uid, description, series_number)
+        if omit_series_uid:
+            del ds.SeriesInstanceUID
         ds.InstanceNumber = int(instance_numbers[k])
         ds.ImagePositionPatient = [_ds(v) for v in positions[k]]
         ds.ImageOrientationPatient = [_ds(v) for v in list(row_dir) + list(col_dir)]

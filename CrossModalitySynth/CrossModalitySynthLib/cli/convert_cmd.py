@@ -3,6 +3,7 @@
 from ..io import SUPPORTED_WRITE, read_volume, write_volume
 from ..io.guard import refuse_input_as_output
 from ..io.writer import check_output_path
+from ..io.dicom import plain_dicom_warnings
 from .overwrite_arg import add_overwrite_argument
 
 
@@ -15,11 +16,13 @@ def register(sub) -> None:
     )
     p.add_argument("input", help="volume file or DICOM folder")
     p.add_argument("output", help="output file; its suffix picks the format")
-    p.add_argument("--series", help="DICOM folder only: SeriesInstanceUID or SeriesDescription to read")
+    p.add_argument("--series", help="DICOM folder only: the id of the series to read as 'cmsynth info FOLDER' lists it "
+                   "(a series without a SeriesInstanceUID is nouid-N), or its SeriesInstanceUID or SeriesDescription")
     add_overwrite_argument(p, "OUTPUT")
     p.set_defaults(func=run)
 
 
+@plain_dicom_warnings("cmsynth convert")
 def run(args) -> int:
     refuse_input_as_output(args.output, [args.input])
     check_output_path(args.output, args.overwrite)  # fail before reading a large series

@@ -2,10 +2,13 @@
 
 import contextlib
 import json
+import os
 import signal
 import sys
 import threading
+from typing import List, Optional
 
+from ..errors import ConfigError
 from ..inference import CancelToken, EngineOptions, Progress, load_model
 from ..io import read_volume
 from ..io.guard import refuse_input_as_output
@@ -36,6 +39,32 @@ def add_engine_arguments(p) -> None:
                    help="bar: a progress bar on stderr; json: one JSON object per line on stdout (for the Slicer "
                         "module); none")
     g.add_argument("--registry", help="model registry file (default: the extension's Models.json)")
+
+
+def add_series_argument(p) -> None:
+    """``--series`` for commands whose INPUTs may be DICOM folders (see :func:`series_for_inputs`)."""
+    p.add_argument("--series", action="append", metavar="ID",
+                   help="which series to read from a DICOM folder INPUT holding several: the id 'cmsynth info FOLDER' "
+                        "lists (a series without a SeriesInstanceUID is nouid-N), or its SeriesInstanceUID or "
+                        "SeriesDescription. Given once, it applies to every DICOM folder INPUT; to read different "
+                        "series (e.g. T1 in- and opposed-phase from one folder) give it once per INPUT, in INPUT "
+                        "order, with - for an INPUT that needs none")
+
+
+def series_for_inputs(args) -> List[Optional[str]]:
+    """The ``--series`` value for each INPUT (None: none given, or ``-``)."""
+    given = list(getattr(args, "series", None) or [])
+    inputs = list(args.inputs)
+    if not given:
+        return [None] * len(inputs)
+    if len(given) == 1 and len(inputs) > 1:
+        return [given[0] if os.path.isdir(p) else None for p in inputs]
+    if len(given) != len(inputs):
+        raise ConfigError(
+            f"--series was given {len(given)} times for {len(inputs)} INPUTs; give it once (for every DICOM folder "
+            "INPUT) or once per INPUT in INPUT order, with - for an INPUT that needs none."
+        )
+    return [None if v.strip() == "-" else v for v in given]
 
 
 def engine_options(args) -> EngineOptions:
@@ -116,8 +145,9 @@ def run_engine_command(args, engine_fn, write_fn) -> int:
     ``write_fn(result_image, out_path, overwrite)``; report warnings and the result."""
     refuse_input_as_output(args.out, args.inputs)
     check_output_path(args.out, args.overwrite)  # fail before any heavy work
+    series = series_for_inputs(args)
     model = load(args, args.model)
-    images = [read_volume(p) for p in args.inputs]
+    images = [read_volume(p, series=s) for p, s in zip(args.inputs, series)]
     progress = make_progress(args)
     with cancel_on_signals() as token:
         try:

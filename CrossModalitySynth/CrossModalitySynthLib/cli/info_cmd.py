@@ -2,31 +2,38 @@
 
 import json
 import os
+import shlex
 
 from ..io import describe_volume, read_volume
+from ..io.dicom import plain_dicom_warnings
 
 
 def register(sub) -> None:
     p = sub.add_parser(
         "info",
         help="print size, spacing, origin, direction, pixel type, value range (and DICOM series)",
-        description="Print a volume's geometry and values. For a DICOM folder, also list the series it holds "
-        "(pick one with --series UID-or-description).",
+        description="Print a volume's geometry and values. For a DICOM folder, also list the series it holds, "
+        "each with the id --series accepts (a series without a SeriesInstanceUID gets the id nouid-N); a folder "
+        "with several series and no --series gets only the list.",
     )
     p.add_argument("input", help="volume file (.nii/.nii.gz/.nrrd/.nhdr/.mha/.mhd/.dcm) or DICOM folder")
-    p.add_argument("--series", help="DICOM folder only: SeriesInstanceUID or SeriesDescription to read")
+    p.add_argument("--series", help="DICOM folder only: the id (as listed), SeriesInstanceUID or SeriesDescription "
+                   "of the series to describe")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     p.set_defaults(func=run)
 
 
+@plain_dicom_warnings("cmsynth info")
 def run(args) -> int:
     info = {"path": os.path.abspath(args.input)}
     if os.path.isdir(args.input):
         from ..io.dicom import list_dicom_series
 
         info["series"] = list_dicom_series(args.input)
-    image = read_volume(args.input, series=args.series)
-    info.update(describe_volume(image))
+    only_list = "series" in info and len(info["series"]) > 1 and args.series is None
+    if not only_list:
+        image = read_volume(args.input, series=args.series)
+        info.update(describe_volume(image))
     if args.json:
         print(json.dumps(info, indent=2))
         return 0
@@ -36,7 +43,10 @@ def run(args) -> int:
         print(f"series:      {len(info['series'])}")
         for s in info["series"]:
             desc = s.get("description") or ""
-            print(f"  - {s['id']}  {desc}  ({s.get('n_files', '?')} files; use --series {s['id']})")
+            print(f"  - {s['id']}  {desc}  ({s.get('n_files', '?')} files; use --series {shlex.quote(s['id'])})")
+    if only_list:
+        print("pick one with --series ID to see its size, spacing, origin, direction and values")
+        return 0
     print(f"dimension:   {info['dimension']}")
     print(f"size:        {' x '.join(str(s) for s in info['size'])}")
     print(f"spacing:     {fmt(info['spacing'])} mm")

@@ -2,13 +2,16 @@
 
 import csv
 import os
+import re
+import shlex
 import sys
 
-from ..errors import ConfigError
+from ..errors import ConfigError, InputError
 from ..io.guard import refuse_input_as_output
 from ..io.verify import disk_errors
 from ..pipeline import CaseInputs, find_cases, run_batch, run_case
 from ..pipeline.clinical import check_output_folder
+from ..io.dicom import plain_dicom_warnings
 from .engine_args import add_engine_arguments, cancel_on_signals, emit_result, load, make_progress
 from .overwrite_arg import add_overwrite_argument
 
@@ -27,7 +30,9 @@ def register(sub) -> None:
         "these outputs (else the case fails and names the other files), record a case lacking an input as failed "
         "(the input named) and write batch_summary.csv.",
     )
-    p.add_argument("inputs", nargs="*", metavar="INPUT", help="input volume(s) of one case, in the model's input order")
+    p.add_argument("inputs", nargs="*", metavar="INPUT", help="input volume(s) of one case, in the model's input order: files, or DICOM folders holding one "
+                   "series each (for a folder with several the error gives the 'cmsynth convert --series' command "
+                   "that writes one to a file)")
     p.add_argument("--model", required=True, help="synthesis model id or bundle folder")
     p.add_argument("--liver-model", help="liver segmentation model id or bundle folder (optional)")
     p.add_argument("--out", required=True, help="output folder (one case) or root folder (batch)")
@@ -42,12 +47,14 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
+@plain_dicom_warnings("cmsynth run")
 def run(args) -> int:
     if bool(args.inputs) == bool(args.batch):
         raise ConfigError("Give either INPUT volume(s) of one case or --batch FOLDER_OR_CSV, not both or neither.")
     if not args.batch:
         refuse_input_as_output(args.out, list(args.inputs) + [args.reference_ct], folder_output=True)
         check_output_folder(args.out, args.overwrite)
+        refuse_several_series(list(args.inputs) + [args.reference_ct])
     synth = load(args, args.model)
     seg = load(args, args.liver_model) if args.liver_model else None
     progress = make_progress(args)
@@ -74,6 +81,28 @@ def run(args) -> int:
     if args.progress != "json":
         _print_summary(args.out, summary)
     return 0
+
+
+def refuse_several_series(paths) -> None:
+    """``run`` reads a DICOM folder INPUT only when it holds one series: for a folder with several the
+    error gives the ``cmsynth convert ... --series ID`` command that writes one of them to a file."""
+    from ..io.dicom import list_dicom_series
+
+    for path in paths:
+        if not path or not os.path.isdir(path):
+            continue
+        infos = list_dicom_series(path)
+        if len(infos) < 2:
+            continue
+        folder = os.path.abspath(path)
+        choices = ", ".join(i["id"] for i in infos[:8]) + (f" and {len(infos) - 8} more" if len(infos) > 8 else "")
+        first = infos[0]["id"]
+        target = os.path.join(os.path.dirname(folder), f"{os.path.basename(folder)}_{re.sub(r'[^A-Za-z0-9.-]+', '_', first)}.nii.gz")
+        raise InputError(
+            f"{path} holds {len(infos)} DICOM image series ({choices}) and cmsynth run reads a folder only when it "
+            f"holds one: write the series you want to a file first, e.g. cmsynth convert {shlex.quote(path)} "
+            f"{shlex.quote(target)} --series {shlex.quote(first)}, and give that file as INPUT."
+        )
 
 
 def _print_summary(out, s) -> None:

@@ -5,7 +5,8 @@ from ..inference import segment
 from ..io import write_volume
 from ..io.writer import check_output_suffix
 from ..io.segnrrd import write_seg_nrrd
-from .engine_args import add_engine_arguments, run_engine_command
+from ..io.dicom import plain_dicom_warnings
+from .engine_args import add_engine_arguments, add_series_argument, run_engine_command
 from .overwrite_arg import add_overwrite_argument
 
 
@@ -20,11 +21,13 @@ def register(sub) -> None:
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="input MRI volume(s) in the model's input order")
     p.add_argument("--model", required=True, help="liver model id (see 'cmsynth models list') or a bundle folder")
     p.add_argument("--out", required=True, help="output file: .nii.gz / .nrrd label volume or .seg.nrrd segmentation")
+    add_series_argument(p)
     add_overwrite_argument(p, "OUT")
     add_engine_arguments(p)
     p.set_defaults(func=run)
 
 
+@plain_dicom_warnings("cmsynth segment")
 def run(args) -> int:
     if args.out.lower().endswith((".png", ".jpg")):
         raise OutputError("Segmentations are written as volumes (.nii.gz, .nrrd, .seg.nrrd), not pictures.")

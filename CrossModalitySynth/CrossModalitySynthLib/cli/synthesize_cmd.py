@@ -3,7 +3,8 @@
 from ..inference import synthesize
 from ..io import SUPPORTED_WRITE, write_volume
 from ..io.writer import check_output_suffix
-from .engine_args import add_engine_arguments, run_engine_command
+from ..io.dicom import plain_dicom_warnings
+from .engine_args import add_engine_arguments, add_series_argument, run_engine_command
 from .overwrite_arg import add_overwrite_argument
 
 
@@ -19,11 +20,13 @@ def register(sub) -> None:
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="input volume(s) in the model's input order")
     p.add_argument("--model", required=True, help="model id (see 'cmsynth models list') or a bundle folder")
     p.add_argument("--out", required=True, help="output file (.nii.gz, .nii, .nrrd, .nhdr, .mha, .mhd; not .seg.nrrd, which is for segmentations); checked before the model runs")
+    add_series_argument(p)
     add_overwrite_argument(p, "OUT")
     add_engine_arguments(p)
     p.set_defaults(func=run)
 
 
+@plain_dicom_warnings("cmsynth synthesize")
 def run(args) -> int:
     image_suffixes = tuple(s for s in SUPPORTED_WRITE if s != ".seg.nrrd")
     check_output_suffix(args.out, image_suffixes, "synthetic image (a .seg.nrrd name is for segmentations)")

@@ -54,7 +54,10 @@ single file fails with an unrelated message ("Unable to determine ImageIO reader
 silently drops a truncated pixel data element. Hence the explicit checks here.
 """
 
+import contextlib
 import os
+import sys
+import warnings
 from typing import List, Optional, Sequence
 
 import SimpleITK as sitk
@@ -73,6 +76,7 @@ __all__ = [
     "read_dicom_file",
     "load_dicom_series",
     "load_dicom_files",
+    "plain_dicom_warnings",
 ]
 
 # The public classes live in .types; keep their qualified names as before the split into a package
@@ -101,6 +105,33 @@ def list_dicom_series(folder: str, recursive: bool = True) -> List[dict]:
     folder = os.fspath(folder)
     headers = _scan_folder(folder, recursive)
     return [_series_info(s, folder) for s in _group_series(headers, folder)]
+
+
+class plain_dicom_warnings(contextlib.ContextDecorator):
+    """Inside (or in a function it decorates), each :class:`DicomWarning` is shown as ONE plain line
+    on stderr, ``<prefix>: warning: <message>``, without the source path, line and category Python
+    prints; other warnings are shown as before. For the command line (``cmsynth info`` ...)."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self._saved = []
+
+    def __enter__(self):
+        previous = warnings.showwarning
+
+        def show(message, category, filename, lineno, file=None, line=None):
+            if issubclass(category, DicomWarning):
+                print(f"{self.prefix}: warning: {message}", file=sys.stderr, flush=True)
+            else:
+                previous(message, category, filename, lineno, file, line)
+
+        self._saved.append(previous)
+        warnings.showwarning = show
+        return self
+
+    def __exit__(self, *exc):
+        warnings.showwarning = self._saved.pop()
+        return False
 
 
 # --------------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from ...errors import InputError
-from .headers import _corrupt, _dcmread, _expected_pixel_bytes, _has_dicm_marker
+from .headers import _QuietPydicom, _corrupt, _dcmread, _expected_pixel_bytes, _has_dicm_marker
 
 
 def _read_dataset(path: str):
@@ -37,7 +37,8 @@ def _pixel_array(ds, path: str, n_frames: int) -> Tuple[np.ndarray, bool]:
         if len(ds.PixelData) < expected:
             raise _corrupt(path, f"pixel data has {len(ds.PixelData)} bytes, the header needs {expected}")
     try:
-        arr = np.asarray(ds.pixel_array)
+        with _QuietPydicom():  # e.g. "excess padding to be removed": the size is checked here
+            arr = np.asarray(ds.pixel_array)
         rescaled = False
     except Exception as exc:
         if not compressed:
