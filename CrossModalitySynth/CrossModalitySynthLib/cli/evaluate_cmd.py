@@ -25,7 +25,10 @@ def register(sub) -> None:
         "--pred-labels Dice, IoU, HD95 and MSD (mm) per case. Volumes are named as lists of files (paired: "
         "matched by order), one folder each (paired: matched by file name without suffix), or a CSV in "
         "--real with the columns case_id, real, synthetic[, mask][, labels][, pred]. Writes OUT/metrics.json, "
-        "OUT/per_case.csv, OUT/plots/*.png and OUT/report.html (self-contained), all or nothing.",
+        "OUT/per_case.csv, OUT/plots/*.png and OUT/report.html (self-contained), all or nothing. "
+        "The synthetic volumes are taken as CTs (HU) unless they look like MRIs (then it is an MR-vs-MR "
+        "evaluation, said in a warning); a real volume that looks like the other modality (an MRI given as "
+        "the real CT) is refused unless --force.",
     )
     p.add_argument("--real", nargs="+", required=True, metavar="PATH",
                    help="real volumes: files, one folder, or a CSV case list")
@@ -53,6 +56,9 @@ def register(sub) -> None:
     p.add_argument("--bin-width", type=float, default=10.0, metavar="HU", help="histogram bin width in HU (default 10)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (must not exist or be empty)")
     add_overwrite_argument(p, "DIR (only once the new one is complete)")
+    p.add_argument("--force", action="store_true",
+                   help="evaluate even if a real volume looks like the other modality than the synthetic volumes "
+                   "(e.g. an MRI given as the real CT); the finding becomes a warning")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -117,7 +123,7 @@ def _settings(args):
         device = resolve_device(args.device)
     planes = tuple(dict.fromkeys(args.planes))  # unique, in the order given
     return EvaluationSettings(features=args.features, fid_weights=args.fid_weights, device=device, planes=planes,
-                              hu_range=(lo, hi), bin_width=args.bin_width)
+                              hu_range=(lo, hi), bin_width=args.bin_width, force=args.force)
 
 
 def _input_files(inputs):
@@ -148,8 +154,9 @@ def run(args) -> int:
     d = result.pooled["distribution"]
     if result.paired:
         p = result.pooled["paired"]
-        print("{} cases: MAE {:.1f} HU, PSNR {:.2f} dB, SSIM {:.4f}, MS-SSIM {:.4f} (means)".format(
-            result.n["cases"], p["mae"]["mean"], p["psnr"]["mean"] if p["psnr"]["mean"] is not None else float("inf"),
+        unit = "HU" if result.modality == "CT" else "(MRI intensity units)"
+        print("{} cases: MAE {:.1f} {}, PSNR {:.2f} dB, SSIM {:.4f}, MS-SSIM {:.4f} (means)".format(
+            result.n["cases"], p["mae"]["mean"], unit, p["psnr"]["mean"] if p["psnr"]["mean"] is not None else float("inf"),
             p["ssim"]["mean"], p["ms_ssim"]["mean"]))
     print("FID ({}, {}) {:.4g}, KID {:.4g}; {} warning(s)".format(
         d["extractor"], "+".join(settings.planes), d["fid"], d["kid"], len(result.warnings)))

@@ -10,9 +10,12 @@ from ..errors import ConfigError, InputError
 from ..io.guard import refuse_input_as_output
 from ..io.verify import disk_errors
 from ..pipeline import CaseInputs, find_cases, run_batch, run_case
-from ..pipeline.clinical import check_output_folder
+from ..inference import load_model
+from ..io import read_volume
+from ..pipeline.clinical import check_output_folder, check_reference_ct
+from ..registry import Registry
 from ..io.dicom import plain_dicom_warnings
-from .engine_args import add_engine_arguments, cancel_on_signals, emit_result, load, make_progress
+from .engine_args import add_engine_arguments, cancel_on_signals, emit_result, engine_options, load, make_progress
 from .overwrite_arg import add_overwrite_argument
 
 
@@ -36,7 +39,8 @@ def register(sub) -> None:
     p.add_argument("--model", required=True, help="synthesis model id or bundle folder")
     p.add_argument("--liver-model", help="liver segmentation model id or bundle folder (optional)")
     p.add_argument("--out", required=True, help="output folder (one case) or root folder (batch)")
-    p.add_argument("--reference-ct", help="one case: a real CT of the same patient, for MAE/PSNR/SSIM")
+    p.add_argument("--reference-ct", help="one case: a real CT of the same patient, for MAE/PSNR/SSIM (MRI -> CT "
+                   "models only); one that looks like an MRI is refused before any model is loaded, unless --force")
     p.add_argument("--batch", metavar="FOLDER_OR_CSV", help="run every case of a folder or CSV")
     p.add_argument("--reference-name", metavar="NAME",
                    help="batch folders: file stem of the reference CT in each case folder (e.g. ct_on_mr)")
@@ -55,7 +59,11 @@ def run(args) -> int:
         refuse_input_as_output(args.out, list(args.inputs) + [args.reference_ct], folder_output=True)
         check_output_folder(args.out, args.overwrite)
         refuse_several_series(list(args.inputs) + [args.reference_ct])
-    synth = load(args, args.model)
+    bundle = Registry(args.registry).resolve(args.model)
+    if args.reference_ct and not args.batch:  # a reference that is no CT is refused before any model is loaded
+        check_reference_ct(read_volume(args.reference_ct), args.reference_ct, bundle.spec["output"]["modality"],
+                           args.force)
+    synth = load_model(bundle, engine_options(args))
     seg = load(args, args.liver_model) if args.liver_model else None
     progress = make_progress(args)
     with cancel_on_signals() as token:

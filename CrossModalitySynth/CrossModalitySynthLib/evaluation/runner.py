@@ -75,6 +75,7 @@ class EvaluationSettings:
     seed: int = 0
     n_boot: int = 10000
     n_examples: int = 3  #: example cases shown (paired mode: lowest, median and highest MAE)
+    force: bool = False  #: evaluate a real volume that looks like the other modality (with a warning)
 
     def as_dict(self) -> dict:
         return {
@@ -120,11 +121,13 @@ class EvaluationResult:
     spectra: object  #: metrics.spectral.SpectralComparison
     examples: List[ExampleSlice] = field(default_factory=list)
     segmentation_labels: List[int] = field(default_factory=list)
+    modality: str = "CT"  #: "CT", or "MR" when the synthetic volumes look like MRIs (:func:`evaluation_modality`)
 
     def as_dict(self) -> dict:
         """The content of metrics.json (non-finite numbers become null)."""
         return clean_json({
             "mode": "paired" if self.paired else "unpaired",
+            "modality": self.modality,
             "settings": self.settings.as_dict(),
             "n": self.n,
             "pooled": self.pooled,
@@ -363,9 +366,38 @@ def _pooled_histograms(real: Histogram, synth: Histogram, eps: float = DEFAULT_E
     }
 
 
+def evaluation_modality(inputs: EvaluationInputs) -> str:
+    """"MR" when the first synthetic volume looks like an MRI (an MR-vs-MR evaluation of synthetic
+    MRIs), else "CT" (the default: synthetic CTs in HU, also when the guess is unknown)."""
+    from ..preprocess.modality import guess_modality
+
+    first = inputs.pairs[0].synthetic if inputs.paired else inputs.synthetic[0].path
+    return "MR" if guess_modality(load_volume(first, "synthetic volume")).modality == "MR" else "CT"
+
+
+def check_real_modality(image: sitk.Image, path: str, case_id: str, modality: str, force: bool,
+                        notes: List[str]) -> None:
+    """Refuse a real volume that looks like the other modality than the evaluation's (an MRI given
+    as the real CT of synthetic CTs, or a CT as the real MRI of synthetic MRIs): InputError with
+    one sentence, or with ``force`` the same sentence as a warning in ``notes``. The check is
+    :func:`preprocess.modality.modality_mismatch`, the one model inputs get."""
+    from ..preprocess.modality import article_name, modality_mismatch
+
+    guess = modality_mismatch(image, modality)
+    if guess is None:
+        return
+    msg = "Case {}: the real volume {} looks like {} ({}), but the synthetic volumes are evaluated as {}s".format(
+        case_id, path, article_name(guess.modality), guess.reason, "CT" if modality == "CT" else "MRI")
+    if not force:
+        raise InputError(msg + "; give the real {} of each case, or pass --force to evaluate anyway.".format(
+            "CT" if modality == "CT" else "MRI"))
+    notes.append(msg + " (--force: evaluated anyway).")
+
+
 def _paired_case(pair: CasePair, settings: EvaluationSettings, feats: Tuple[_Features, _Features],
-                 hists: List[np.ndarray], notes: List[str]) -> dict:
+                 hists: List[np.ndarray], notes: List[str], modality: str = "CT") -> dict:
     ct = load_volume(pair.real, "real volume")
+    check_real_modality(ct, pair.real, pair.case_id, modality, settings.force, notes)
     sct = load_volume(pair.synthetic, "synthetic volume")
     check_same_grid(ct, sct, pair.case_id, "synthetic volume", pair.synthetic)
     mask, source = _mask_for(ct, pair.mask, pair.case_id, "real volume")
@@ -439,8 +471,11 @@ def _segmentation(pair: CasePair, ct: sitk.Image) -> dict:
 
 
 def _unpaired_volume(v: Volume, which: str, settings: EvaluationSettings, feats: _Features,
-                     hist: np.ndarray) -> Tuple[dict, sitk.Image, sitk.Image]:
+                     hist: np.ndarray, notes: Optional[List[str]] = None,
+                     modality: str = "CT") -> Tuple[dict, sitk.Image, sitk.Image]:
     img = load_volume(v.path, which + " volume")
+    if which == "real":
+        check_real_modality(img, v.path, v.case_id, modality, settings.force, notes if notes is not None else [])
     mask, source = _mask_for(img, v.mask, v.case_id, which + " volume")
     hist += hu_histogram(img, mask, settings.hu_range, settings.bin_width).counts
     feats.add(img)
@@ -460,6 +495,12 @@ def evaluate(inputs: EvaluationInputs, settings: Optional[EvaluationSettings] = 
     ex_name = getattr(ex, "name", type(ex).__name__)
     ex_dim = int(getattr(ex, "dim", 0) or 0)
     notes = []  # type: List[str]
+    modality = evaluation_modality(inputs)
+    if modality == "MR":
+        notes.append(
+            "The synthetic volumes look like MRIs, so this is an MR-vs-MR evaluation: every value named in HU is in "
+            "the volumes' own intensity units, and without --masks the mask (> -500) is the whole volume, air "
+            "included; give body masks with --masks for metrics inside the body.")
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -474,7 +515,7 @@ def evaluate(inputs: EvaluationInputs, settings: Optional[EvaluationSettings] = 
             total = len(inputs.pairs)
             prog("cases", 0, total)
             for i, pair in enumerate(inputs.pairs):
-                rows.append(_paired_case(pair, settings, feats, hists, notes))
+                rows.append(_paired_case(pair, settings, feats, hists, notes, modality))
                 prog("cases", i + 1, total)
             examples = _paired_examples(inputs.pairs, rows, settings.n_examples)
         else:
@@ -482,7 +523,7 @@ def evaluate(inputs: EvaluationInputs, settings: Optional[EvaluationSettings] = 
             for which, vols, k in (("real", inputs.real, 0), ("synthetic", inputs.synthetic, 1)):
                 prog(which + " volumes", 0, len(vols))
                 for i, v in enumerate(vols):
-                    row, img, mask = _unpaired_volume(v, which, settings, feats[k], hists[k])
+                    row, img, mask = _unpaired_volume(v, which, settings, feats[k], hists[k], notes, modality)
                     rows.append(row)
                     if i == 0:
                         exs = _example(v.case_id, img, None, mask)
@@ -593,4 +634,5 @@ def evaluate(inputs: EvaluationInputs, settings: Optional[EvaluationSettings] = 
         spectra=spec,
         examples=examples,
         segmentation_labels=seg_labels,
+        modality=modality,
     )

@@ -31,6 +31,7 @@ from ..io.writer import check_folder_replaceable
 from ..io.segnrrd import write_seg_nrrd
 from ..io.guard import refuse_input_as_output
 from ..io.verify import disk_errors
+from ..preprocess.modality import modality_mismatch
 from .overlay import save_overlays
 
 SUMMARY = "summary.json"
@@ -89,14 +90,20 @@ def run_case(
     refuse_input_as_output(out_dir, list(case.paths) + [case.reference_ct], folder_output=True)
     check_output_folder(out_dir, overwrite)
     t_start = time.perf_counter()
-    images = [read_volume(p) for p in case.paths]
     reference = read_volume(case.reference_ct) if case.reference_ct else None
+    reference_warning = None
+    if reference is not None:  # before the inputs are read: a wrong reference stops the case at once
+        reference_warning = check_reference_ct(reference, case.reference_ct, synth.spec["output"]["modality"],
+                                               synth.options.force)
+    images = [read_volume(p) for p in case.paths]
     stages = {"read": time.perf_counter() - t_start}
     if reference is not None:
         _check_reference_overlap(reference, images[0], case.reference_ct)
     if cancel:
         cancel.check()
     res = synthesize(synth, images, progress=progress, cancel=cancel)
+    if reference_warning:
+        res.warnings.append(reference_warning)  # summary.json and the command's stderr
     liver = None
     seg_res = None
     if seg is not None:
@@ -188,6 +195,27 @@ def _summary(case, synth, seg, res, seg_res, images, reference, outputs, t_start
     # reading the inputs to the summary; the command's wall time (model loading too) is printed by the CLI
     summary["timings_s"]["total"] = round(time.perf_counter() - t_start, 3)
     return summary
+
+
+def check_reference_ct(reference: sitk.Image, path: str, output_modality: str, force: bool = False) -> Optional[str]:
+    """Refuse a ``--reference-ct`` that cannot be the synthetic CT's reference, with one sentence.
+
+    A CT -> MR model has no reference CT (its metrics would compare an MRI with a CT): ConfigError.
+    A reference that looks like an MRI (the check of :func:`preprocess.modality.modality_mismatch`,
+    the one model inputs get) is an InputError unless ``force``; with ``force`` the sentence is
+    returned as a warning (None when the reference looks like a CT or cannot be told).
+    """
+    if str(output_modality).upper() != "CT":
+        raise ConfigError("--reference-ct is for MRI -> CT models, and this model makes a synthetic MRI; leave out "
+                          "--reference-ct and compare the synthetic MRI with a real MRI by 'cmsynth evaluate --paired'.")
+    guess = modality_mismatch(reference, "CT")
+    if guess is None:
+        return None
+    msg = (f"The reference CT {path} looks like an MRI ({guess.reason}); give the patient's real CT registered to the "
+           "MRI (e.g. ct_on_mr.nii.gz) or leave out --reference-ct")
+    if not force:
+        raise InputError(msg + ", or pass --force to compute the metrics against it anyway.")
+    return msg + " (--force: the metrics against it were computed anyway)."
 
 
 def _check_reference_overlap(reference: sitk.Image, mri: sitk.Image, path: str) -> None:

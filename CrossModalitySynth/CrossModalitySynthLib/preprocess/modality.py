@@ -3,8 +3,9 @@
 CT in Hounsfield units has a signature MRI lacks: air around the body near -1000 HU (often
 -1024 or lower padding outside the scanned circle), soft tissue near 0-60 HU, negative values,
 integer values. MRI is non-negative on an arbitrary scale with dark (near 0) air. The check is a
-heuristic that catches a swapped input (a CT given as MRI or the reverse); it never blocks a run,
-it only produces a warning message.
+heuristic that catches a swapped input (a CT given as MRI or the reverse); this module only
+guesses and words the finding: the callers refuse the volume unless ``--force`` is given (then
+the sentence becomes a warning).
 """
 
 from typing import NamedTuple, Optional
@@ -65,15 +66,31 @@ def guess_modality(image) -> ModalityGuess:
     return ModalityGuess("unknown", f"neither a CT (HU) nor a non-negative MRI signature ({stats})")
 
 
-def warn_if_modality_mismatch(image, expected: str) -> Optional[str]:
-    """A one-sentence warning when ``image`` given as ``expected`` ("MR"/"MRI" or "CT") looks
-    like the other modality; ``None`` when it matches or the guess is unknown."""
+def article_name(modality: str) -> str:
+    """``"a CT"`` or ``"an MRI"`` for "CT" / "MR" ("MRI")."""
+    return "a CT" if _normalise_name(modality) == "CT" else "an MRI"
+
+
+def modality_mismatch(image, expected: str) -> Optional[ModalityGuess]:
+    """The guess when ``image``, given as ``expected`` ("MR"/"MRI" or "CT"), looks like the other
+    modality; ``None`` when it matches or the guess is unknown. The one rule every modality check
+    uses (model inputs in both directions, ``cmsynth run --reference-ct``, the real volumes of
+    ``cmsynth evaluate``); each caller words its own sentence from ``reason``."""
     exp = _normalise_name(expected)
     guess = guess_modality(image)
     if guess.modality == "unknown" or guess.modality == exp:
         return None
-    given = "an MRI" if exp == "MR" else "a CT"
-    looks = "a CT" if guess.modality == "CT" else "an MRI"
+    return guess
+
+
+def warn_if_modality_mismatch(image, expected: str) -> Optional[str]:
+    """A one-sentence warning when ``image`` given as ``expected`` ("MR"/"MRI" or "CT") looks
+    like the other modality; ``None`` when it matches or the guess is unknown."""
+    guess = modality_mismatch(image, expected)
+    if guess is None:
+        return None
+    given = article_name(expected)
+    looks = article_name(guess.modality)
     return (
         f"The volume given as {given} looks like {looks} ({guess.reason}); "
         "check that you picked the right volume and direction."
