@@ -27,6 +27,7 @@ def register(sub) -> None:
         "or for every case of --batch (a folder of case folders named <case>/<input name>.nii.gz, e.g. "
         "t1_in.nii.gz, t1_opp.nii.gz, or a CSV with columns case_id,<input names>[,reference_ct]). "
         "Each case folder gets synthetic.nii.gz, liver.nii.gz, liver.seg.nrrd, overlay_{axial,coronal,sagittal}.png "
+        "(input | synthetic image, each panel titled by its modality and drawn in its own window) "
         "and summary.json (timings, the precision used and why; MAE/PSNR/SSIM when a reference CT is given). "
         "Batch runs skip cases that "
         "already have a summary.json, replace an unfinished ROOT/<case_id> folder only when it holds nothing but "

@@ -150,9 +150,8 @@ def _write_outputs(staging, case, synth, seg, res, seg_res, images, reference, o
     stages["write"] = time.perf_counter() - t_write
     t_overlays = time.perf_counter()
     if overlays:
-        ct_out = synth.spec["output"]["modality"] == "CT"
-        pics = save_overlays(images[0], res.image, liver, staging,
-                             second_title="synthetic CT" if ct_out else "synthetic MRI", second_is_ct=ct_out)
+        pics = save_overlays(images[0], res.image, liver, staging, input_modality=synth.spec["inputs"][0]["modality"],
+                             output_modality=synth.spec["output"]["modality"])
         outputs.update({f"overlay_{k}": os.path.basename(v) for k, v in pics.items()})
         stages["overlays"] = time.perf_counter() - t_overlays
     summary = _summary(case, synth, seg, res, seg_res, images, reference, outputs, t_start, stages)
