@@ -4,6 +4,7 @@ the replicas' parameters stay identical, each rank trains on its own shard, only
 import os
 import socket
 
+import pytest
 import torch
 import torch.multiprocessing as mp
 
@@ -78,3 +79,40 @@ def test_distributed_sampler_shards_are_disjoint(training_phantom, training_cach
     assert list(s) == first
     s.set_epoch(4)
     assert list(s) != first
+
+
+def test_ddp_logs_rank_means_scales_lr_and_agrees_on_the_stop_every_n_steps(tmp_path, training_phantom, training_cache):
+    # stop as soon as any check is made (a wall-time limit already passed); the ranks ask every
+    # 3 steps, so the run must stop at global step 3 of an epoch of 5, not at step 1
+    cfg = tiny_dict("cyclegan", training_phantom, training_cache,
+                    train={"steps_per_epoch": 5, "epochs": 1, "epochs_decay": 0, "log_every": 1,
+                           "max_wall_time_s": 1e-9, "stop_check_every": 3, "lr_scaling": "linear",
+                           "lr": 1e-4})
+    out, dump = str(tmp_path / "run"), str(tmp_path / "dump")
+    os.makedirs(dump)
+    mp.spawn(_worker, args=(2, _free_port(), cfg, out, dump), nprocs=2, join=True)
+    r0 = torch.load(os.path.join(dump, "rank0.pt"), weights_only=False)
+    r1 = torch.load(os.path.join(dump, "rank1.pt"), weights_only=False)
+    assert len(r0["history"]) == len(r1["history"]) == 3
+
+    import csv
+
+    with open(os.path.join(out, "train_log.csv"), newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["step"]) for r in rows] == [1, 2, 3]
+    for row, h0, h1 in zip(rows, r0["history"], r1["history"]):
+        for key in ("G", "cycle_A", "D_A"):
+            # the log has 6 significant digits; the ranks' own values lie outside that tolerance
+            mean = (h0[key] + h1[key]) / 2
+            assert h0[key] != pytest.approx(mean, rel=1e-5), key  # the ranks saw different data
+            assert float(row[key]) == pytest.approx(mean, rel=1e-5), key
+        assert float(row["lr"]) == pytest.approx(2e-4)  # linear scaling: 1e-4 x 2 ranks
+
+    from training.checkpoint import load_checkpoint
+
+    ck = load_checkpoint(os.path.join(out, "checkpoints", "last.pt"))
+    assert ck["global_step"] == 3 and not ck["finished"]
+    assert ck["optimizers"]["G"]["param_groups"][0]["lr"] == pytest.approx(2e-4)
+    with open(os.path.join(out, "log.txt")) as f:
+        log = f.read()
+    assert "effective batch 1 x 2 ranks = 2; learning rate 0.0002 (train.lr_scaling linear)" in log

@@ -130,6 +130,15 @@ class TrainConfig:
     unpaired CycleGAN): adds ``lambda_paired * |G_A(MRI) - CT|`` (L1, normalised units) with the
     training MRI patients' own CT on the MR grid (``ct_on_mr``), same crop and flip. Real
     unpaired data has no such pairs; it is meant for demo models on the digital phantom.
+    ``batched_step`` (cyclegan): one generator call on ``[real_A, real_B]`` for the fake and the
+    identity image, one on ``[fake_B, real_B, real_A]``, and one discriminator call on
+    ``[real, fake]`` (the same maths: InstanceNorm and the PatchGAN work per sample); false =
+    the reference's separate calls. ``lr_scaling``: "none" keeps ``lr`` under DDP, where the
+    effective batch is ``batch_size x world size``; "linear" multiplies it by the world size.
+    ``stop_check_every``: under DDP the ranks agree on the wall-time stop every N steps (one
+    collective call each time), and at every epoch end. ``compile``: "off", "default" or
+    "reduce-overhead" (``torch.compile`` of the networks; the latter uses CUDA graphs on a GPU);
+    not measured yet.
     """
 
     epochs: int = 100
@@ -160,6 +169,10 @@ class TrainConfig:
     preview_every: int = 1
     tensorboard: bool = True
     progress: bool = True
+    batched_step: bool = True
+    lr_scaling: str = "none"
+    stop_check_every: int = 20
+    compile: str = "off"
 
 
 @dataclass
@@ -453,6 +466,15 @@ def validate(cfg: Config, source: str = "the configuration", check_paths: bool =
         raise ConfigError("train.seg_loss {!r} is unknown; use dice, ce or dice_ce.".format(t.seg_loss))
     if t.amp not in ("auto", "bf16", "off"):
         raise ConfigError("train.amp {!r} is unknown; use auto, bf16 or off.".format(t.amp))
+    if t.lr_scaling not in ("none", "linear"):
+        raise ConfigError("train.lr_scaling {!r} is unknown; use none or linear.".format(t.lr_scaling))
+    if t.compile not in ("off", "default", "reduce-overhead"):
+        raise ConfigError("train.compile {!r} is unknown; use off, default or reduce-overhead.".format(t.compile))
+    if t.compile != "off" and cfg.task != "cyclegan":
+        raise ConfigError("train.compile is offered for the cyclegan task only; set it to off for {}.".format(cfg.task))
+    if isinstance(t.stop_check_every, bool) or not isinstance(t.stop_check_every, int) or t.stop_check_every < 1:
+        raise ConfigError("train.stop_check_every must be a whole number of steps, 1 or more (got {!r}).".format(
+            t.stop_check_every))
     if t.device not in ("auto", "cpu", "cuda"):
         raise ConfigError("train.device {!r} is unknown; use auto, cpu or cuda.".format(t.device))
     _positive(d.crop_size, "data.crop_size", 4)

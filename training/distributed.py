@@ -4,13 +4,15 @@
 ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR`` and ``MASTER_PORT`` set;
 :func:`init_distributed` joins them into one process group. Each rank samples its own shard of
 every epoch (``DistributedSampler``), gradients are averaged by DDP, so the replicas' parameters
-stay identical; only rank 0 logs and writes checkpoints. Without those variables (or with
+stay identical; only rank 0 logs and writes checkpoints, and the losses it logs are averaged
+over the ranks. The effective batch is ``train.batch_size x WORLD_SIZE``; the learning rate is
+``train.lr`` unless ``train.lr_scaling: linear`` multiplies it by the world size. Without those variables (or with
 ``WORLD_SIZE=1``) everything runs in a single process and DDP is not used.
 """
 
 import os
 from dataclasses import dataclass
-from typing import Any, List
+from typing import Any, Dict, List
 
 import torch
 import torch.distributed as dist
@@ -100,6 +102,18 @@ def all_reduce_mean(value: float, info: DistInfo) -> float:
     t = torch.tensor([float(value)], dtype=torch.float64, device=info.device if info.backend == "nccl" else "cpu")
     dist.all_reduce(t)
     return float(t.item()) / info.world_size
+
+
+def mean_over_ranks(values: Dict[str, float], info: DistInfo) -> Dict[str, float]:
+    """Each value averaged over the ranks (one all-reduce; every rank must call it with the
+    same keys). Without DDP the values themselves."""
+    if not info.enabled or not values:
+        return dict(values)
+    keys = sorted(values)
+    device = info.device if info.backend == "nccl" else "cpu"
+    t = torch.tensor([float(values[k]) for k in keys], dtype=torch.float64, device=device)
+    dist.all_reduce(t)
+    return {k: float(v) / info.world_size for k, v in zip(keys, t.tolist())}
 
 
 def shutdown(info: DistInfo) -> None:

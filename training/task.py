@@ -73,9 +73,24 @@ class Task:
     def mr_sequences(self) -> Tuple[str, ...]:
         return tuple(self.cfg.data.mr_sequences)
 
-    def adam(self, params, beta1: Optional[float] = None) -> torch.optim.Optimizer:
+    @property
+    def base_lr(self) -> float:
+        """``train.lr``, times the world size with ``train.lr_scaling: linear`` under DDP."""
         t = self.cfg.train
-        return torch.optim.Adam(params, lr=t.lr, betas=(t.beta1 if beta1 is None else beta1, t.beta2))
+        return t.lr * (self.dist.world_size if t.lr_scaling == "linear" else 1)
+
+    def adam(self, params, beta1: Optional[float] = None) -> torch.optim.Optimizer:
+        """Adam at :attr:`base_lr`; the fused CUDA kernel on a GPU (the same update rule)."""
+        t = self.cfg.train
+        extra = {"fused": True} if self.device.type == "cuda" else {}
+        return torch.optim.Adam(params, lr=self.base_lr, betas=(t.beta1 if beta1 is None else beta1, t.beta2), **extra)
+
+    def compiled(self, module: nn.Module) -> nn.Module:
+        """``module``, or ``torch.compile(module)`` with ``train.compile`` (not measured yet)."""
+        mode = self.cfg.train.compile
+        if mode == "off":
+            return module
+        return torch.compile(module, mode=None if mode == "default" else mode)
 
     def make_schedulers(self) -> None:
         t = self.cfg.train

@@ -23,7 +23,7 @@ from CrossModalitySynthLib.errors import ConfigError
 from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .config import Config
 from .data import EpochSampler, default_cache_dir
-from .distributed import DistInfo, barrier, gather_objects, init_distributed
+from .distributed import DistInfo, barrier, broadcast_object, gather_objects, init_distributed, mean_over_ranks
 from .logs import RunLogger
 from .task import Task
 
@@ -136,6 +136,9 @@ def train(cfg: Config, out: str, resume: Optional[str] = None, keep_history: boo
         log.info("task {} on {} (world size {}, bf16 autocast {}); output {}".format(
             cfg.task, dist.device, dist.world_size, "on" if task.amp else "off", out))
         log.info("data: {}".format(task.data_summary))
+        if dist.enabled:
+            log.info("DDP: effective batch {} x {} ranks = {}; learning rate {:g} (train.lr_scaling {})".format(
+                t.batch_size, dist.world_size, t.batch_size * dist.world_size, task.base_lr, t.lr_scaling))
 
     sampler = EpochSampler(task.dataset, dist.world_size, dist.rank, cfg.seed, t.batch_size)
     workers = cfg.data.num_workers
@@ -193,13 +196,18 @@ def train(cfg: Config, out: str, resume: Optional[str] = None, keep_history: boo
         }
         return save_checkpoint(path, payload)
 
-    def should_stop() -> bool:
+    def should_stop(epoch_end: bool = False) -> bool:
         if t.max_steps is not None and global_step >= t.max_steps:
             return True
         if t.max_wall_time_s is not None:
-            flag = elapsed() >= t.max_wall_time_s
-            # every rank must take the same decision
-            return bool(gather_objects(flag, dist)[0])
+            if not dist.enabled:
+                return elapsed() >= t.max_wall_time_s
+            # every rank must take the same decision: rank 0's clock, asked at the same steps on
+            # every rank (every train.stop_check_every steps and at each epoch end), so the
+            # collective call is not paid on every step
+            if not epoch_end and global_step % t.stop_check_every:
+                return False
+            return bool(broadcast_object(elapsed() >= t.max_wall_time_s, dist))
         return False
 
     try:
@@ -225,7 +233,7 @@ def train(cfg: Config, out: str, resume: Optional[str] = None, keep_history: boo
                 if keep_history:
                     history.append({k: float(v) for k, v in losses.items()})
                 if acc_n >= t.log_every or step_in_epoch == per_epoch:
-                    means = {k: float(v) / acc_n for k, v in acc.items()}
+                    means = mean_over_ranks({k: float(v) / acc_n for k, v in acc.items()}, dist)
                     log.train(global_step, epoch, task.lr, means, (time.time() - acc_t) / acc_n)
                     bar.set_postfix({k: "{:.3g}".format(v) for k, v in list(means.items())[:4]})
                     acc, acc_n, acc_t = {}, 0, time.time()
@@ -265,7 +273,7 @@ def train(cfg: Config, out: str, resume: Optional[str] = None, keep_history: boo
             if dist.is_main and t.keep_epoch_checkpoints:
                 save(os.path.join(ckpt_dir, "epoch_{:03d}.pt".format(epoch)), finished)
             barrier(dist)
-            if not finished and should_stop():
+            if not finished and should_stop(epoch_end=True):
                 log.info("stopped after epoch {} (global step {}); checkpoint {}".format(epoch, global_step, last_path))
                 stop = True
         if finished:
