@@ -8,6 +8,7 @@ no traceback, and give a non-zero exit code.
 
 import argparse
 import importlib
+import os
 import sys
 import time
 from typing import List, Optional
@@ -47,6 +48,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     except CMSynthError as exc:
         print(f"cmsynth {args.command}: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except BrokenPipeError:
+        # the reader of stdout went away (`cmsynth info X | head -1`): stop quietly, as Unix tools
+        # do, with SIGPIPE's exit status; stdout goes to /dev/null so the final flush cannot fail
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        return 141
     except OSError as exc:
         from ..io.verify import is_no_space, no_space_error
 
