@@ -8,11 +8,17 @@ renamed to ``BUNDLE`` only when complete:
   random input with ONNX Runtime (the largest difference is recorded in the spec);
 - ``spec.json`` (via :func:`CrossModalitySynthLib.registry.write_bundle_spec`, which pins both
   files by sha256): direction, inputs, output, network, preprocessing (the model grid used in
-  training), training (data, epochs, steps, wall time, device, width note), metrics (the last
+  training), training (data, epochs, steps, wall time, device, width note), training_range (the
+  training volumes' spacing range, body size and normalised body-intensity histograms, measured
+  by :func:`measure_training_range`; the engine compares every input with it), metrics (the last
   validation and, with ``--eval-root``, held-out phantom metrics measured by loading the written
   bundle exactly as the inference engine does; for MR->CT models also ``bf16_gate``, the bf16
   quality gate measured on the same held-out cases, which decides whether ``--precision auto``
   may run the bundle in bf16), licence, description.
+
+``python -m training.export restamp BUNDLE... [--models-json FILE]`` measures and records
+``training_range`` in bundles exported before it existed (the demo bundles: their phantom
+training cases are rendered again from the seeds and size their spec records), weights untouched.
 
 The deployable network is ``G_A`` (A -> B: MR->CT for a cyclegan MR->CT run, CT->MR for EssNet)
 or, with ``--network B``, the reverse generator; the U-Net for ``unet`` runs.
@@ -111,6 +117,81 @@ def measure_gate(folder: str, dataset_root: str, cases: Sequence[str], threads: 
     return record
 
 
+def _training_images(spec: Dict[str, Any]):
+    """Yield the input images (spec input order) of every training volume of the bundle's input
+    modality, from ``training.data``: the case folders when they are there, else (phantom only) the
+    cases rendered again from their recorded seeds and size (the phantom is deterministic)."""
+    from CrossModalitySynthLib.phantom import make_case
+
+    from .data import CaseRef, load_case
+
+    data = (spec.get("training") or {}).get("data") or {}
+    names = [i["name"] for i in spec["inputs"]]
+    ct = spec["inputs"][0]["modality"] == "CT"
+    key = "ct" if ct else "mr"
+    cases = list(data.get("{}_cases".format(key)) or [])
+    seeds = list(data.get("{}_phantom_seeds".format(key)) or [])
+    dataset, root = data.get("dataset"), data.get("root")
+    if not cases:
+        raise ConfigError("The training data of {} lists no {} cases; the training range cannot be measured.".format(
+            spec.get("id"), "CT" if ct else "MRI"))
+    files = ["ct.nii.gz"] if ct else ["{}.nii.gz".format(n) for n in names]
+    for i, case in enumerate(cases):
+        folder = os.path.join(root, case) if root else ""
+        on_disk = bool(root) and all(os.path.isfile(os.path.join(folder, f)) for f in files)
+        if dataset == "phantom" and not on_disk:
+            size = str(data.get("phantom_size", ""))
+            if len(seeds) != len(cases) or size not in ("small", "chaos"):
+                raise ConfigError("The phantom training case {} is not in {} and its seed and size are not recorded; "
+                                  "give the training data folder.".format(case, root))
+            images = make_case(seeds[i], size=size).images
+            yield [images[f] for f in files]
+            continue
+        ref = CaseRef(dataset, root, case, "CT" if ct else "MR", () if ct else tuple(names))
+        yield load_case(ref, with_label=False)[0]
+
+
+def measure_training_range(spec: Dict[str, Any]) -> Dict[str, Any]:
+    """The spec's ``training_range``: every training volume of the input modality through the
+    engine's ``prepare`` with the bundle's grid spec, measured by
+    :func:`CrossModalitySynthLib.inference.training_range.volume_statistics`."""
+    from CrossModalitySynthLib.inference.training_range import training_range, volume_statistics
+    from CrossModalitySynthLib.preprocess import ModelGridSpec, prepare
+
+    grid = ModelGridSpec.from_dict(spec["preprocessing"])
+    names = [i["name"] for i in spec["inputs"]]
+    sequences = [i.get("sequence", i["name"]) for i in spec["inputs"]]
+    modality = spec["inputs"][0]["modality"]
+    stats = [volume_statistics(prepare(images, grid, modality=modality, names=sequences), names)
+             for images in _training_images(spec)]
+    data = (spec.get("training") or {}).get("data") or {}
+    dataset = str(data.get("dataset", "unknown"))
+    if data.get("extra_mr_cases"):  # the U-Net's extra MRI (not measured here): not phantom-only
+        dataset += " + extra MRI from {}".format(data.get("extra_mr_root"))
+    return training_range(stats, names, dataset)
+
+
+def restamp_training_range(folder: str, models_json: Optional[str] = None) -> Dict[str, Any]:
+    """Measure and record ``training_range`` in an existing bundle's spec.json (weights untouched),
+    e.g. the shipped demo bundles; with ``models_json``, update its entry there (sha256 of spec.json,
+    size). Returns the record."""
+    from CrossModalitySynthLib.registry import load_bundle
+
+    bundle = load_bundle(folder)  # verified: the files are the ones the spec pins
+    present = {os.path.relpath(os.path.join(r, f), folder).replace(os.sep, "/")
+               for r, _, fs in os.walk(folder) for f in fs}
+    extra = sorted(f for f in present if f != "spec.json" and not f.startswith(".") and f not in bundle.spec["files"])
+    if extra:  # write_bundle_spec would pin them too
+        raise ConfigError("{} holds files its spec does not list ({}); remove them first.".format(folder, ", ".join(extra)))
+    spec = dict(bundle.spec)
+    spec["training_range"] = measure_training_range(spec)
+    write_bundle_spec(folder, spec)
+    if models_json:
+        rel = os.path.relpath(os.path.abspath(folder), os.path.dirname(os.path.abspath(models_json))).replace(os.sep, "/")
+        update_registry(models_json, [registry_entry(folder, rel)])
+    return spec["training_range"]
+
+
 def export_checkpoint(
     checkpoint: str,
     out: str,
@@ -187,6 +268,8 @@ def export_checkpoint(
         "description": description if description is not None else e.description,
         "exported": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
+
+    spec["training_range"] = measure_training_range(spec)  # compared with every input at run time
 
     tmp = tempfile.mkdtemp(prefix=".{}.tmp-".format(os.path.basename(out)), dir=parent)
     try:
@@ -265,3 +348,33 @@ def update_registry(models_json: str, entries: List[Dict[str, Any]]) -> None:
         json.dump(data, f, indent=2)
         f.write("\n")
     os.replace(tmp, models_json)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """``python -m training.export restamp BUNDLE... [--models-json FILE]``."""
+    import argparse
+    import sys
+
+    from CrossModalitySynthLib.errors import CMSynthError
+
+    p = argparse.ArgumentParser(prog="python -m training.export",
+                                description="Record the training range (spacing, body size, body-intensity "
+                                            "histograms) in existing bundles; weights untouched.")
+    p.add_argument("step", choices=["restamp"])
+    p.add_argument("bundles", nargs="+", help="bundle folders")
+    p.add_argument("--models-json", help="update these bundles' entries in this Models.json (sha256 of spec.json, size)")
+    args = p.parse_args(argv)
+    try:
+        for folder in args.bundles:
+            rec = restamp_training_range(folder, args.models_json)
+            print("{}: {} training volumes ({}), in-plane {}-{} mm, slices {}-{} mm".format(
+                folder, rec["n_volumes"], rec["dataset"], *rec["spacing_mm"]["inplane"],
+                *rec["spacing_mm"]["through_plane"]))
+    except CMSynthError as exc:
+        print("error: {}".format(exc), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

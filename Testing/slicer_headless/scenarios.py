@@ -283,6 +283,42 @@ def cleanup_during_run(h, case):
     assert _ids(slicer.mrmlScene) == before
 
 
+@scenario()
+def status_line_names_training_range_warnings(h, case):
+    """Issue 13 item 10: the phantom case loaded from its folder runs with no warning (its case.json
+    is carried beside the exported inputs); the same volumes edited in Slicer to another contrast
+    are outside the demo model's training range and the status line says so, in the child's words."""
+    import numpy as np
+    import slicer
+
+    widget = _open_panel(h)
+    ui = widget.ui
+    t1in = h.load_volume(os.path.join(case, "t1_in.nii.gz"), "T1 in-phase")
+    t1opp = h.load_volume(os.path.join(case, "t1_opp.nii.gz"), "T1 opposed-phase")
+    _select_model(widget, "demo-t1dual-to-ct", "")
+    ui.t1InSelector.setCurrentNode(t1in)
+    ui.t1OppSelector.setCurrentNode(t1opp)
+    ui.applyButton.click()
+    result = _wait_for_result(h, widget)
+    assert result.status == "succeeded", result.message
+    assert result.summary["warnings"] == [], result.summary["warnings"]
+    assert ui.statusLabel.text.startswith("Done") and "Warnings" not in ui.statusLabel.text, ui.statusLabel.text
+
+    for node in (t1in, t1opp):  # another contrast (not a linear change, which the normalisation undoes)
+        a = np.clip(slicer.util.arrayFromVolume(node).astype(np.float64), 0.0, None)
+        slicer.util.updateVolumeFromArray(node, np.ascontiguousarray((a ** 0.3 * 40.0).astype(np.float32)))
+    ui.applyButton.click()
+    result = _wait_for_result(h, widget)
+    assert result.status == "succeeded", result.message
+    warnings = result.summary["warnings"]
+    text = ui.statusLabel.text
+    assert text == widget.logic.resultText(result) and text.startswith("Done"), text
+    assert any(w.startswith("demo-t1dual-to-ct: the T1 in-phase intensity distribution inside the body differs "
+                            "from the training data (distance ") for w in warnings), warnings
+    assert any("trained only on digital phantom data and the input is not a phantom case" in w for w in warnings), warnings
+    assert all(w in text for w in warnings) and "Warnings: " in text, text
+
+
 def _alive(pid):
     try:
         os.kill(pid, 0)

@@ -23,6 +23,7 @@ from .memory import choose_batch_size
 from .precision import confirm_runner, resolve_precision
 from .progress import ProgressCallback
 from .runners import OnnxRunner, TorchRunner
+from .training_range import check_input as check_training_range
 
 SYNTHESIS_DIRECTIONS = ("MR->CT", "CT->MR")
 SEGMENTATION_DIRECTIONS = ("MR->LIVER",)
@@ -179,6 +180,7 @@ def _run_network(
     stage: str,
     progress: Optional[ProgressCallback],
     cancel: Optional[CancelToken],
+    sources: Optional[Sequence[Optional[str]]] = None,
 ):
     opts = model.options
     timings: Dict[str, float] = {}
@@ -188,6 +190,8 @@ def _run_network(
     if progress:
         progress("prepare", 0, 1)
     prepared = prepare(list(images), model.grid_spec, modality=modality, names=model.input_sequences)
+    # the input against what the model was trained on (spec "training_range"), on the normalised model grid
+    warnings = warnings + check_training_range(model.spec, prepared, images, sources)
     timings["prepare"] = time.perf_counter() - t0
     if progress:
         progress("prepare", 1, 1)
@@ -222,12 +226,15 @@ def synthesize(
     options: Optional[EngineOptions] = None,
     progress: Optional[ProgressCallback] = None,
     cancel: Optional[CancelToken] = None,
+    sources: Optional[Sequence[Optional[str]]] = None,
 ) -> EngineResult:
     """Synthetic CT from MRI channels, or synthetic MRI from a CT, by the bundle's direction.
 
     Args:
         model: a loaded model or a verified bundle.
         images: the input volumes in the order of the bundle's ``inputs``.
+        sources: the files ``images`` were read from (same order), or None; the training-range
+            check (:mod:`.training_range`) tells a phantom case by them.
 
     Returns:
         :class:`EngineResult` whose ``image`` (Float32; HU for CT) has exactly the size, origin,
@@ -237,7 +244,7 @@ def synthesize(
     direction = model.spec["direction"]
     if direction not in SYNTHESIS_DIRECTIONS:
         raise InputError(f"Model {model.bundle.id} is a {direction} model, not a synthesis model; use 'segment'.")
-    prepared, out, batch, warnings, timings = _run_network(model, images, "synthesize", progress, cancel)
+    prepared, out, batch, warnings, timings = _run_network(model, images, "synthesize", progress, cancel, sources)
     t0 = time.perf_counter()
     output = model.spec["output"]["modality"]
     image = prepared.restore(out[:, 0], kind="image", output=output)
@@ -254,12 +261,14 @@ def segment(
     options: Optional[EngineOptions] = None,
     progress: Optional[ProgressCallback] = None,
     cancel: Optional[CancelToken] = None,
+    sources: Optional[Sequence[Optional[str]]] = None,
 ) -> EngineResult:
-    """Liver label map (uint8: 0 background, 1 liver) on the exact grid of ``images[0]``."""
+    """Liver label map (uint8: 0 background, 1 liver) on the exact grid of ``images[0]``; ``sources`` as
+    for :func:`synthesize`."""
     model = _as_model(model, options)
     if model.spec["direction"] not in SEGMENTATION_DIRECTIONS:
         raise InputError(f"Model {model.bundle.id} is a {model.spec['direction']} model, not a segmentation model.")
-    prepared, out, batch, warnings, timings = _run_network(model, images, "segment", progress, cancel)
+    prepared, out, batch, warnings, timings = _run_network(model, images, "segment", progress, cancel, sources)
     t0 = time.perf_counter()
     if out.shape[1] == 1:
         labels = (out[:, 0] > 0).astype(np.uint8)  # sigmoid(x) > 0.5

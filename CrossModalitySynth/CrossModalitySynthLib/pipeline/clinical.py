@@ -101,13 +101,17 @@ def run_case(
         _check_reference_overlap(reference, images[0], case.reference_ct)
     if cancel:
         cancel.check()
-    res = synthesize(synth, images, progress=progress, cancel=cancel)
+    # sources: the training-range check tells a phantom case by its files (inference.training_range)
+    res = synthesize(synth, images, progress=progress, cancel=cancel, sources=case.paths)
     if reference_warning:
         res.warnings.append(reference_warning)  # summary.json and the command's stderr
     liver = None
     seg_res = None
     if seg is not None:
-        seg_res = segment(seg, _seg_channels(synth, seg, images), progress=progress, cancel=cancel)
+        seg_sources = [dict(zip(synth.input_names, case.paths))[n] for n in seg.input_names
+                       if n in synth.input_names]
+        seg_res = segment(seg, _seg_channels(synth, seg, images), progress=progress, cancel=cancel,
+                          sources=seg_sources)
         liver = seg_res.image
     if cancel:
         cancel.check()

@@ -8,6 +8,9 @@
 - ``output``: e.g. ``{"modality": "CT", "unit": "HU", "range": [-1024, 3071]}``
 - ``network``: the network configuration, ``preprocessing``: the model-grid spec
 - ``training``: what data it was trained on, for how long; ``metrics``: validation figures
+- ``training_range`` (optional): what the training data looked like (spacing range, body size,
+  normalised body-intensity histogram per input, whether phantom-only), recorded at export and
+  compared with every input at run time; see :mod:`CrossModalitySynthLib.inference.training_range`
 - ``files``: ``{relative name: {"sha256": hex, "size": bytes}}``
 - ``spec_sha256``: sha256 of the rest of the spec (canonical JSON: sorted keys, no spaces), so
   the sha256 of a bundle covers ``spec.json`` itself; :func:`load_bundle` checks it with the
@@ -16,6 +19,7 @@
 
 import hashlib
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from typing import Any, Dict, List
@@ -26,6 +30,8 @@ SPEC_NAME = "spec.json"
 FORMAT_VERSION = 1
 REQUIRED_KEYS = ("format_version", "id", "version", "direction", "inputs", "output", "files")
 DIRECTIONS = ("MR->CT", "CT->MR", "MR->LIVER")
+#: the newest ``training_range`` record this version reads (inference.training_range.VERSION)
+TRAINING_RANGE_VERSION = 1
 
 
 def sha256_of(path: str, chunk: int = 1 << 20) -> str:
@@ -122,7 +128,54 @@ def read_spec(folder: str) -> Dict[str, Any]:
         )
     if spec["direction"] not in DIRECTIONS:
         raise InputError(f"Model bundle {folder}: unknown direction {spec['direction']!r}; expected one of {DIRECTIONS}.")
+    if "training_range" in spec:
+        check_training_range(spec["training_range"], [i.get("name") for i in spec["inputs"]
+                                                      if isinstance(i, dict)], f"Model bundle {folder}")
     return spec
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _check_pair(value: Any, what: str, where: str) -> None:
+    if not (isinstance(value, list) and len(value) == 2 and all(_is_number(v) and v > 0 for v in value)
+            and value[0] <= value[1]):
+        raise InputError(f"{where}: training_range {what} must be [low, high] positive numbers, not {value!r}; "
+                         "export the bundle again.")
+
+
+def check_training_range(record: Any, input_names: List[str], where: str) -> None:
+    """The form of a spec's optional ``training_range`` (InputError, one sentence, when malformed)."""
+    if not isinstance(record, dict):
+        raise InputError(f"{where}: training_range must be a JSON object; export the bundle again.")
+    version = record.get("version", 1)
+    if not isinstance(version, int) or version > TRAINING_RANGE_VERSION:
+        raise InputError(f"{where}: training_range version {version!r} is newer than this version of "
+                         f"CrossModalitySynth reads ({TRAINING_RANGE_VERSION}); update the extension.")
+    spacing = record.get("spacing_mm")
+    if not isinstance(spacing, dict):
+        raise InputError(f"{where}: training_range lacks spacing_mm; export the bundle again.")
+    for key in ("inplane", "through_plane"):
+        _check_pair(spacing.get(key), f"spacing_mm.{key}", where)
+    body = record.get("body_mm") or {}
+    if not isinstance(body, dict):
+        raise InputError(f"{where}: training_range body_mm must be a JSON object; export the bundle again.")
+    for key, value in body.items():
+        if value is not None:
+            _check_pair(value, f"body_mm.{key}", where)
+    channels = record.get("channels")
+    names = [c.get("name") if isinstance(c, dict) else None for c in channels] if isinstance(channels, list) else None
+    if names != list(input_names):
+        raise InputError(f"{where}: training_range channels {names} must be the inputs {list(input_names)}, in order; "
+                         "export the bundle again.")
+    bins = record.get("bins", 40)
+    for c in channels:
+        hist = c.get("histogram")
+        if not (isinstance(hist, list) and len(hist) == bins and all(_is_number(v) and v >= 0 for v in hist) and sum(hist) > 0
+                and _is_number(c.get("threshold")) and c["threshold"] > 0):
+            raise InputError(f"{where}: training_range channel {c.get('name')!r} needs a histogram of {bins!r} non-negative "
+                             "numbers and a positive threshold; export the bundle again.")
 
 
 def load_bundle(folder: str, verify: bool = True) -> Bundle:

@@ -188,6 +188,7 @@ class SynthesisJob:
 
             self._first_node = nodes[0]
             self._reference = read_volume(paths[0])  # the grid every result must lie on
+            carry_phantom_case(nodes, paths)
             argv = run_command(self.python, bundle.path, paths, os.path.join(self._tmp, "out"),
                                liver_model=liver.path if liver is not None else None,
                                device=device, precision=req.precision, batch_size=req.batch_size,
@@ -281,6 +282,31 @@ class SynthesisJob:
         if self._tmp and os.path.isdir(self._tmp):
             shutil.rmtree(self._tmp, ignore_errors=True)
         self._tmp = None
+
+
+def carry_phantom_case(nodes, paths: List[str]) -> bool:
+    """Copy a phantom case's ``case.json`` beside the exported inputs when every input node holds,
+    unchanged since it was read, a volume of that one ``cmsynth phantom`` case folder.
+
+    The run's training-range check tells a phantom case by the ``case.json`` beside its files
+    (:func:`~CrossModalitySynthLib.inference.training_range.is_phantom_case_file`); the exported
+    copies would lose it. A node edited in Slicer, or loaded from elsewhere, is not carried over.
+    Returns whether it was copied.
+    """
+    from ..inference.training_range import is_phantom_case_file
+    from ..io import read_volume
+
+    folders = set()
+    for node, path in zip(nodes, paths):
+        storage = node.GetStorageNode() if hasattr(node, "GetStorageNode") else None
+        source = storage.GetFileName() if storage is not None else None
+        if not source or node.GetModifiedSinceRead() or not is_phantom_case_file(source, read_volume(path)):
+            return False
+        folders.add(os.path.dirname(os.path.abspath(source)))
+    if len(folders) != 1:
+        return False
+    shutil.copyfile(os.path.join(folders.pop(), "case.json"), os.path.join(os.path.dirname(paths[0]), "case.json"))
+    return True
 
 
 def _export(pairs, folder) -> List[str]:
