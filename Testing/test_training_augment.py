@@ -1,15 +1,18 @@
 """The augmentation experiment end to end on a tiny config: synthetic MRI from CT through a
-translator, U-Nets on real vs real + synthetic MRI for 2 seeds, per-patient statistics."""
+translator, U-Nets on real vs real + synthetic MRI for 2 seeds and equal steps, per-patient
+statistics. (The leakage checks: test_training_leakage.py.)"""
 
+import copy
 import csv
 import os
 
 import SimpleITK as sitk
 
-from test_training_support import one_torch_thread, tiny_config, training_cache, training_phantom  # noqa: F401
+from test_training_support import one_torch_thread, tiny_config, tiny_dict, training_cache, training_phantom  # noqa: F401
 
-from CrossModalitySynthLib.errors import ConfigError
 from training.augment import run_augment
+from training.checkpoint import load_checkpoint
+from training.config import config_from_dict
 from training.trainer import train
 
 
@@ -42,6 +45,13 @@ def test_augment_report_end_to_end(tmp_path, training_phantom, training_cache):
     s = summary["Dice"]
     assert float(s["ci_low"]) <= float(s["mean_difference"]) <= float(s["ci_high"])
     assert 0.0 <= float(s["wilcoxon_p"]) <= 1.0 and int(s["n_patients"]) == 2
+    # equal training: every U-Net (2 arms x 2 seeds) ran steps_per_epoch x epochs = 4 steps, recorded
+    for run in ("real_seed0", "real_plus_synthetic_seed0", "real_seed1", "real_plus_synthetic_seed1"):
+        assert load_checkpoint(os.path.join(out, "runs", run, "checkpoints", "last.pt"))["global_step"] == 4
+    assert all(int(r["steps_per_epoch"]) == 4 and int(r["steps_per_unet"]) == 4 for r in summary.values())
+    assert "- Steps per U-Net, equal for both arms: 4 (train.steps_per_epoch 4 x 1 epochs; planned 4)" in text
+    assert "No test patient is a training patient of the translator or of either U-Net arm" in text
+    assert "leakage check passed" in open(os.path.join(out, "log.txt")).read()
     # the synthetic MRI lies on the CT grid with the CT's liver label
     syn = sitk.ReadImage(os.path.join(out, "synthetic", "case_002", "t1_in.nii.gz"))
     ct = sitk.ReadImage(os.path.join(training_phantom, "case_002", "ct.nii.gz"))
@@ -56,12 +66,43 @@ def test_augment_report_end_to_end(tmp_path, training_phantom, training_cache):
     assert open(report).read() == text
 
 
-def test_augment_refuses_test_patients_as_ct(tmp_path, training_phantom, training_cache):
-    ess_ckpt = str(tmp_path / "none.pt")
-    open(ess_ckpt, "w").close()
-    cfg = tiny_config("augment", training_phantom, training_cache, data={"cases": ["case_000", "case_001"]},
-                      augment={"translator": ess_ckpt, "ct_cases": ["case_004"], "test_cases": ["case_004", "case_005"]})
-    import pytest
+def _write(tmp_path, d):
+    import yaml
 
-    with pytest.raises(ConfigError, match="also test cases"):
-        run_augment(cfg, str(tmp_path / "a"))
+    path = tmp_path / "augment.yaml"
+    path.write_text(yaml.safe_dump(d))
+    return str(path)
+
+
+def _cli(*argv):
+    import subprocess
+    import sys
+
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    return subprocess.run([sys.executable, "-m", "training", *argv], capture_output=True, text=True, cwd=repo)
+
+
+def test_augment_requires_equal_steps(tmp_path, training_phantom, training_cache):
+    """Without train.steps_per_epoch an epoch is one pass over the data, so the real+synthetic arm
+    (more slices) would train for more steps than the real arm: the command refuses, as it
+    refuses a wall-time limit, with one sentence and exit status 1 and writes nothing."""
+    translator = tmp_path / "t.pt"
+    translator.write_bytes(b"")
+    base = tiny_dict("augment", training_phantom, training_cache, data={"cases": ["case_000", "case_001"]},
+                     augment={"translator": str(translator), "ct_cases": ["case_002"], "test_cases": ["case_004", "case_005"]})
+    out = tmp_path / "out"
+    d = copy.deepcopy(base)
+    d["train"]["steps_per_epoch"] = None
+    r = _cli("augment", "--config", _write(tmp_path, d), "--out", str(out))
+    assert r.returncode == 1
+    assert r.stderr == ("error: train.steps_per_epoch is not set; the augment task needs it so that both U-Net arms "
+                        "(real and real+synthetic) train for the same number of steps.\n")
+    d = copy.deepcopy(base)
+    d["train"]["max_wall_time_s"] = 60
+    r = _cli("augment", "--config", _write(tmp_path, d), "--out", str(out))
+    assert r.returncode == 1 and r.stderr.startswith("error: train.max_wall_time_s would stop the two U-Net arms")
+    assert r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
+    assert not out.exists()
+    # the other tasks keep the natural epoch length
+    d = tiny_dict("unet", training_phantom, training_cache, train={"steps_per_epoch": None})
+    assert config_from_dict(d, "unet").train.steps_per_epoch is None

@@ -2,6 +2,14 @@
 
 Steps (``python -m training augment --config FILE --out DIR``):
 
+0. Checks, before anything is written: no test patient (``augment.test_cases``) was a training
+   patient of the translator (its checkpoint ``data`` / bundle ``training.data`` record) or of
+   either U-Net arm (``data.mr_cases`` / ``data.cases``; ``augment.ct_cases``, whose CT labels
+   train the ``real+synthetic`` arm). Patients are compared by identity, not folder name:
+   phantom ``seed:<n>`` (the seed in case.json, which one patient's CT and MRI share), CHAOS
+   ``CT:<id>`` / ``MR:<id>`` (CHAOS CT and MR patients with the same number are different people).
+   ``train.steps_per_epoch`` must be set so that both arms train for the same number of steps.
+
 1. Synthetic MRI: every CT case of ``augment.ct_cases`` goes through the translator (a CT->MR
    bundle, or an ``essnet`` / ``cyclegan`` checkpoint) on the inference path (prepare ->
    generator -> restore onto the CT grid); the CT's liver label comes along. Written to
@@ -32,7 +40,7 @@ from CrossModalitySynthLib.preprocess import ModelGridSpec, prepare
 
 from .checkpoint import load_checkpoint
 from .config import Config, MR_SEQUENCES, config_from_dict
-from .data import CaseRef, list_cases, load_case, training_cases
+from .data import CaseRef, case_identities, list_cases, load_case, recorded_patients, training_cases
 from .distributed import DistInfo, barrier, init_distributed
 from .evaluate import liver_case, load_bundle_network, translate
 from .logs import RunLogger
@@ -73,6 +81,60 @@ def load_translator(path: str, device: torch.device) -> Tuple[torch.nn.Module, M
             net = target["net"].eval()
             return net, ModelGridSpec.from_dict(ckpt["grid"]), list(cfg.data.mr_sequences), "{} checkpoint {}".format(cfg.task, path)
     raise ConfigError("augment.translator {} has no CT->MR generator.".format(path))  # pragma: no cover
+
+
+def translator_record(path: str) -> Tuple[Dict[str, Any], str]:
+    """``(training data record, description)`` of a translator bundle or checkpoint, without its weights.
+
+    A bundle's record is ``spec["training"]["data"]``, a checkpoint's its ``data``; both list the
+    MRI and CT training cases (and, for phantom data, their seeds)."""
+    if os.path.isdir(path):
+        from CrossModalitySynthLib.registry import load_bundle
+
+        spec = load_bundle(path).spec
+        return dict((spec.get("training") or {}).get("data") or {}), "the translator bundle {}".format(path)
+    ckpt = load_checkpoint(path)
+    return dict(ckpt.get("data") or {}), "the translator checkpoint {}".format(path)
+
+
+def check_leakage(cfg: Config, translator: Dict[str, Any], translator_what: str, mr_cases: Sequence[str],
+                  ct_cases: Sequence[str], test_cases: Sequence[str]) -> Dict[str, int]:
+    """Refuse (:class:`ConfigError`, one sentence naming the patients) when a test patient was
+    seen in training by the translator (``translator``: its data record) or by either U-Net arm
+    (``mr_cases``: real MRI; ``ct_cases``: the CT whose labels come with the synthetic MRI).
+
+    Returns the number of distinct training patients checked per source (for the report)."""
+    d = cfg.data
+    test = case_identities(d.dataset, d.root, test_cases, "MR", what="augment.test_cases")
+    seen: Dict[str, List[str]] = {}
+    counts: Dict[str, int] = {}
+    trans = recorded_patients(translator, translator_what)
+    sources = [
+        ("the translator's MRI training cases", trans["MR"]),
+        ("the translator's CT training cases", trans["CT"]),
+        ("the U-Net arms' real MRI (data.mr_cases / data.cases)",
+         list(case_identities(d.dataset, d.root, mr_cases, "MR", what="the real MRI training cases").values())),
+        ("the synthetic MRI's CT cases (augment.ct_cases)",
+         list(case_identities(d.dataset, d.root, ct_cases, "CT", what="augment.ct_cases").values())),
+    ]
+    for label, ids in sources:
+        counts[label] = len(set(ids))
+        for pid in ids:
+            seen.setdefault(pid, [])
+            if label not in seen[pid]:
+                seen[pid].append(label)
+    leaks = [(case, pid) for case, pid in test.items() if pid in seen]
+    if leaks:
+        where: List[str] = []
+        for _, pid in leaks:
+            where += [w for w in seen[pid] if w not in where]
+        raise ConfigError(
+            "Test patient(s) {} were seen in training by {}; hold them out of that training or choose other "
+            "augment.test_cases.".format(
+                ", ".join(case if case == pid else "{} ({})".format(case, pid) for case, pid in leaks), " and ".join(where)
+            )
+        )
+    return counts
 
 
 def synthesize(cfg: Config, translator: str, ct_cases: Sequence[str], out_dir: str, device: torch.device,
@@ -117,14 +179,13 @@ def _cases(cfg: Config) -> Tuple[List[str], List[str], List[str]]:
     if not ct:
         raise ConfigError("augment.ct_cases is empty; list the labelled CT cases that become synthetic MRI.")
     mr, _ = training_cases(cfg)
-    if d.dataset == "phantom":
-        clash = sorted(set(ct) & set(test))
-        if clash:
-            raise ConfigError("CT case(s) {} are also test cases; the test patients must stay unseen.".format(", ".join(clash)))
-        clash = sorted(set(ct) & set(mr))
+    if d.dataset == "phantom":  # on CHAOS, CT and MR patients are different people
+        mr_ids = set(case_identities(d.dataset, d.root, mr, "MR", what="the real MRI training cases").values())
+        ct_ids = case_identities(d.dataset, d.root, ct, "CT", what="augment.ct_cases")
+        clash = [c for c in ct if ct_ids[c] in mr_ids]
         if clash:
             raise ConfigError(
-                "CT case(s) {} are also real MRI training cases; use other patients for the synthetic MRI.".format(", ".join(clash))
+                "CT case(s) {} are also real MRI training patients; use other patients for the synthetic MRI.".format(", ".join(clash))
             )
     return mr, ct, test
 
@@ -159,10 +220,15 @@ def run_augment(cfg: Config, out: str) -> str:
     """Run the whole experiment into ``out``; returns the path of ``report.md``."""
     from .trainer import train
 
+    # every check before anything is written
+    mr_cases, ct_cases, test_cases = _cases(cfg)
+    record, record_what = translator_record(cfg.augment.translator)
+    checked = check_leakage(cfg, record, record_what, mr_cases, ct_cases, test_cases)
     dist = init_distributed(cfg.train.device)
     os.makedirs(out, exist_ok=True)
     log = RunLogger(out, enabled=dist.is_main, tensorboard=False)
-    mr_cases, ct_cases, test_cases = _cases(cfg)
+    log.info("leakage check passed: no test patient among {}".format(
+        "; ".join("{} ({} patients)".format(k, v) for k, v in checked.items())))
     cache_dir = cfg.data.cache_dir or os.path.join(out, "cache")
     synth_dir = os.path.join(out, "synthetic")
     translator_text = ""
@@ -198,6 +264,13 @@ def run_augment(cfg: Config, out: str) -> str:
             barrier(dist)
     if not dist.is_main:
         return os.path.join(out, "report.md")
+    steps = {k: v["steps"] for k, v in runs.items()}
+    if len(set(steps.values())) > 1:
+        raise ConfigError(
+            "The U-Net runs in {} ended after different numbers of steps ({}), so the arms are not comparable; "
+            "remove that folder and run again.".format(
+                os.path.join(out, "runs"), ", ".join("{} {}".format(k, v) for k, v in sorted(steps.items())))
+        )
     _write_csv(os.path.join(out, "scores.csv"), rows)
     return write_report(out, rows, cfg, translator_text, mr_cases, synth_cases, test_cases, runs)
 
@@ -213,6 +286,7 @@ def per_patient(rows: List[Dict[str, Any]], arm: str, metric: str, cases: Sequen
 def write_report(out: str, rows: List[Dict[str, Any]], cfg: Config, translator: str, mr_cases, synth_cases, test_cases,
                  runs: Dict[str, Dict[str, Any]]) -> str:
     cases = list(test_cases)
+    steps_done = sorted({int(v["steps"]) for v in runs.values()})[0] if runs else 0
     summary = []
     patients = []
     for c_i, c in enumerate(cases):
@@ -241,12 +315,18 @@ def write_report(out: str, rows: List[Dict[str, Any]], cfg: Config, translator: 
             "confidence": b.confidence,
             "wilcoxon_statistic": w.statistic,
             "wilcoxon_p": w.p_value,
+            "wilcoxon_method": w.method,
             "n_boot": b.n_boot,
+            "steps_per_epoch": cfg.train.steps_per_epoch,
+            "steps_per_unet": steps_done,
         })
     _write_csv(os.path.join(out, "summary.csv"), summary)
     plot = _plot(os.path.join(out, "report.png"), diffs)
 
-    steps = sorted({v["steps"] for v in runs.values()})
+    t = cfg.train
+    planned = t.steps_per_epoch * (t.epochs + t.epochs_decay)
+    if t.max_steps is not None:
+        planned = min(planned, t.max_steps)
     lines = [
         "# Liver U-Net: real MRI vs real + synthetic MRI",
         "",
@@ -254,18 +334,24 @@ def write_report(out: str, rows: List[Dict[str, Any]], cfg: Config, translator: 
         "- Real MRI training cases ({}): {}".format(len(mr_cases), ", ".join(mr_cases)),
         "- Synthetic MRI from labelled CT cases ({}): {}".format(len(synth_cases), ", ".join(synth_cases)),
         "- Held-out real MRI test cases ({}): {}".format(len(cases), ", ".join(cases)),
-        "- MRI channels: {}; seeds: {}; steps per U-Net: {}".format(
-            ", ".join(MR_SEQUENCES[s][0] for s in cfg.data.mr_sequences), list(cfg.augment.seeds), ", ".join(map(str, steps))),
+        "- MRI channels: {}; seeds: {}".format(
+            ", ".join(MR_SEQUENCES[s][0] for s in cfg.data.mr_sequences), list(cfg.augment.seeds)),
+        "- Steps per U-Net, equal for both arms: {} (train.steps_per_epoch {} x {} epochs{}; planned {})".format(
+            steps_done, t.steps_per_epoch, t.epochs + t.epochs_decay,
+            ", train.max_steps {}".format(t.max_steps) if t.max_steps is not None else "", planned),
+        "- No test patient is a training patient of the translator or of either U-Net arm (checked by patient "
+        "identity: phantom seed, CHAOS CT:<id> / MR:<id>).",
         "- Scores per patient on the full volume (prepare -> U-Net -> restore onto the MRI grid), averaged over seeds;",
-        "  difference = (real + synthetic) - real; paired bootstrap over patients ({} resamples) and Wilcoxon signed-rank test.".format(cfg.augment.n_boot),
+        "  difference = (real + synthetic) - real; paired bootstrap over patients ({} resamples) and Wilcoxon signed-rank test".format(cfg.augment.n_boot),
+        "  (exact p over all 2^n sign patterns, ties included, up to 50 patients; normal approximation above; the same on every scipy).",
         "",
-        "| metric | real | real + synthetic | mean difference | 95% CI | Wilcoxon p | patients |",
+        "| metric | real | real + synthetic | mean difference | 95% CI | Wilcoxon p (method) | patients |",
         "|---|---|---|---|---|---|---|",
     ]
     for s in summary:
-        lines.append("| {} | {:.4f} | {:.4f} | {:+.4f} | [{:+.4f}, {:+.4f}] | {:.3g} | {} |".format(
+        lines.append("| {} | {:.4f} | {:.4f} | {:+.4f} | [{:+.4f}, {:+.4f}] | {:.3g} ({}) | {} |".format(
             s["metric"], s["real_mean"], s["real_plus_synthetic_mean"], s["mean_difference"], s["ci_low"], s["ci_high"],
-            s["wilcoxon_p"], s["n_patients"]))
+            s["wilcoxon_p"], s["wilcoxon_method"] or "all differences 0", s["n_patients"]))
     lines += [
         "",
         "For reference, the liver paper reports IoU 0.8974 -> 0.9091 (+1.17 points) and Dice 0.9459 -> 0.9524 with "

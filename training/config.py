@@ -8,7 +8,7 @@ A config file is a YAML mapping with the sections below (every key optional exce
     direction: MR->CT         # cyclegan only: MR->CT (A = MRI, B = CT) or CT->MR
     data:    {dataset, root, mr_sequences, cases, mr_cases, ct_cases, grid, load_size, crop_size, ...}
     val:     {dataset, root, cases, max_cases, every, batch_size}
-    model:   {ngf, n_blocks, ndf, n_layers, mr_channels, unet_channels, unet_strides, ...}
+    model:   {ngf, n_blocks, ndf, n_layers, mr_channels, unet_channels, unet_strides, segmenter, ...}
     train:   {epochs, epochs_decay, steps_per_epoch, batch_size, lr, beta1, beta2, lambda_cycle_a, ...}
     export:  {id, version, description, licence, width_note}
     augment: {translator, ct_cases, test_cases, seeds, n_boot}
@@ -31,6 +31,9 @@ from CrossModalitySynthLib.errors import ConfigError
 from CrossModalitySynthLib.preprocess import ModelGridSpec
 
 TASKS = ("cyclegan", "essnet", "unet", "augment")
+#: ``train.seg_loss`` values (see ``training/losses.py``) and ``model.segmenter`` values.
+SEG_LOSSES = ("synseg", "dice", "ce", "dice_ce")
+SEGMENTERS = ("unet", "resnet9")
 DATASETS = ("phantom", "chaos")
 
 #: MRI sequence names used in configs and bundle specs -> (spec "sequence" text, CHAOS sequence).
@@ -102,7 +105,12 @@ class ValConfig:
 
 @dataclass
 class ModelConfig:
-    """Network widths. ``mr_channels`` (optional) must equal ``len(data.mr_sequences)``."""
+    """Network widths. ``mr_channels`` (optional) must equal ``len(data.mr_sequences)``.
+
+    ``segmenter`` (EssNet's S): ``unet`` (default; the library's MONAI U-Net of
+    ``unet_channels`` / ``unet_strides``) or ``resnet9`` (SynSeg-Net's segmenter: the ResNet
+    generator with 9 residual blocks of width ``ngf``, 2 output channels, Tanh, N(0, 0.02) init).
+    """
 
     ngf: int = 64
     n_blocks: int = 9
@@ -113,6 +121,7 @@ class ModelConfig:
     unet_strides: List[int] = field(default_factory=lambda: [2, 2, 2, 2])
     num_res_units: int = 2
     dropout: float = 0.0
+    segmenter: str = "unet"
 
 
 @dataclass
@@ -122,9 +131,12 @@ class TrainConfig:
     ``epochs`` at constant learning rate, then ``epochs_decay`` with linear decay to 0.
     ``steps_per_epoch`` null = one pass over the larger domain's slices. ``max_steps`` and
     ``max_wall_time_s`` stop early (a checkpoint is saved). ``amp``: "auto" = bf16 autocast on
-    CUDA and off on CPU, "bf16" or "off". ``seg_loss`` null = the task's default (EssNet soft
-    Dice, U-Net Dice + cross-entropy). ``lambda_identity`` null = the task's default (CycleGAN
-    0.5 x the cycle weight, EssNet 0: its loss has no identity term). ``num_threads`` sets torch's
+    CUDA and off on CPU, "bf16" or "off". ``seg_loss``: ``synseg`` (SynSeg-Net's
+    ``dice_loss_norm``: foreground only, squared denominators, pooled over the batch), ``dice``
+    (MONAI ``DiceLoss`` defaults), ``ce`` or ``dice_ce``; null = the task's default (EssNet
+    ``synseg``, written into the config so the checkpoint records it; U-Net ``dice_ce``).
+    ``lambda_identity`` null = the task's default (CycleGAN 0.5 x the cycle weight, EssNet 0:
+    its loss has no identity term). ``num_threads`` sets torch's
     CPU threads (null = torch's default; 1 is much faster on a CPU shared with other jobs).
     ``lambda_paired`` (cyclegan, MR->CT, phantom data only; default 0 = the paper's purely
     unpaired CycleGAN): adds ``lambda_paired * |G_A(MRI) - CT|`` (L1, normalised units) with the
@@ -195,6 +207,12 @@ class AugmentConfig:
             a ``cyclegan`` with direction CT->MR; it turns the ``ct_cases`` into synthetic MRI.
         ct_cases: CT cases with liver labels (in ``data.root``), other patients than the MRI.
         test_cases: held-out real MRI cases (in ``data.root``) for the per-patient evaluation.
+            No test patient may be a training patient of the translator or of either U-Net arm
+            (checked before anything runs; phantom patients are compared by seed, CHAOS CT and
+            MR patients are different people).
+
+    Both arms must train for the same number of steps: ``train.steps_per_epoch`` is required
+    and ``train.max_wall_time_s`` is refused.
         seeds: one U-Net per seed and arm.
         n_boot: bootstrap resamples of the patients.
     """
@@ -462,8 +480,12 @@ def validate(cfg: Config, source: str = "the configuration", check_paths: bool =
         raise ConfigError("train.lr must be positive, got {}.".format(t.lr))
     if t.gan_mode not in ("lsgan", "vanilla"):
         raise ConfigError("train.gan_mode {!r} is unknown; use lsgan (the reference) or vanilla.".format(t.gan_mode))
-    if t.seg_loss is not None and t.seg_loss not in ("dice", "ce", "dice_ce"):
-        raise ConfigError("train.seg_loss {!r} is unknown; use dice, ce or dice_ce.".format(t.seg_loss))
+    if t.seg_loss is not None and t.seg_loss not in SEG_LOSSES:
+        raise ConfigError("train.seg_loss {!r} is unknown; use {}.".format(t.seg_loss, ", ".join(SEG_LOSSES)))
+    if cfg.task == "essnet" and t.seg_loss is None:
+        t.seg_loss = "synseg"  # EssNet's default, recorded in the checkpoint's config
+    if m.segmenter not in SEGMENTERS:
+        raise ConfigError("model.segmenter {!r} is unknown; use unet or resnet9 (SynSeg-Net's).".format(m.segmenter))
     if t.amp not in ("auto", "bf16", "off"):
         raise ConfigError("train.amp {!r} is unknown; use auto, bf16 or off.".format(t.amp))
     if t.lr_scaling not in ("none", "linear"):
@@ -517,6 +539,16 @@ def validate(cfg: Config, source: str = "the configuration", check_paths: bool =
         if a.test_cases is not None and len(a.test_cases) < 2:
             raise ConfigError("augment.test_cases needs at least 2 held-out patients for a paired comparison.")
         _positive(a.n_boot, "augment.n_boot", 100)
+        if t.steps_per_epoch is None:
+            raise ConfigError(
+                "train.steps_per_epoch is not set; the augment task needs it so that both U-Net arms (real and "
+                "real+synthetic) train for the same number of steps."
+            )
+        if t.max_wall_time_s is not None:
+            raise ConfigError(
+                "train.max_wall_time_s would stop the two U-Net arms after different numbers of steps; remove it "
+                "for the augment task (use train.max_steps or fewer epochs)."
+            )
     if check_paths:
         _require_dir(d.root, "data.root", source)
         if d.extra_mr_root is not None:
@@ -541,5 +573,5 @@ def required_multiple(cfg: Config) -> int:
     if cfg.task == "cyclegan":
         return 4
     if cfg.task == "essnet":
-        return math.lcm(4, unet)
+        return 4 if cfg.model.segmenter == "resnet9" else math.lcm(4, unet)
     return unet

@@ -490,14 +490,17 @@ def _check_cases(dataset: str, root: str, cases: Sequence[str], what: str, kind:
 
 
 def held_out_cases(cfg) -> List[str]:
-    """Phantom cases the (real MRI) training must not use: validation cases in data.root and, for
-    augment, its test cases and the CT cases that become synthetic MRI."""
+    """Cases the (real MRI) training must not use: validation cases in data.root and, for
+    augment, its test cases and (phantom only: on CHAOS a CT id is another person than the MR
+    case of the same number) the CT cases that become synthetic MRI."""
     out = []
     same = cfg.val.root is not None and os.path.abspath(cfg.val.root) == os.path.abspath(cfg.data.root)
     if same and cfg.val.cases:
         out += list(cfg.val.cases)
     if cfg.task == "augment":
-        out += list(cfg.augment.test_cases or []) + list(cfg.augment.ct_cases or [])
+        out += list(cfg.augment.test_cases or [])
+        if cfg.data.dataset == "phantom":
+            out += list(cfg.augment.ct_cases or [])
     return out
 
 
@@ -554,3 +557,82 @@ def validation_cases(cfg, kind: str = "MR") -> List[str]:
 
 def default_cache_dir(cfg, out: str) -> str:
     return cfg.data.cache_dir or os.path.join(out, "cache")
+
+
+# ------------------------------------------------------------------------ patient identity
+
+
+def phantom_seed(root: str, case: str) -> Optional[int]:
+    """The seed in a phantom case's ``case.json`` (the patient's identity), None when unreadable."""
+    try:
+        with open(os.path.join(root, case, "case.json"), "r", encoding="utf-8") as f:
+            return int(json.load(f)["seed"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def phantom_seeds(root: str, cases: Sequence[str]) -> Optional[List[int]]:
+    """Seeds of ``cases`` in order, or None when any case.json is unreadable."""
+    seeds = [phantom_seed(root, c) for c in cases]
+    return None if any(s is None for s in seeds) else [int(s) for s in seeds]
+
+
+def patient_id(dataset: str, modality: str, case: str, seed: Optional[int] = None) -> str:
+    """One patient's identity across folders and runs.
+
+    Phantom: ``seed:<n>`` (a folder name such as case_000 is no identity: phantom folders reuse
+    it; one phantom patient has both a CT and MRI). CHAOS: ``CT:<id>`` or ``MR:<id>`` (CHAOS
+    CT and MR patients with the same number are different people)."""
+    if dataset == "phantom":
+        if seed is None:
+            raise ValueError("a phantom patient needs its seed")
+        return "seed:{}".format(int(seed))
+    return "{}:{}".format("CT" if modality == "CT" else "MR", case)
+
+
+def case_identities(dataset: str, root: str, cases: Sequence[str], modality: str,
+                    seeds: Optional[Sequence[int]] = None, what: str = "") -> Dict[str, str]:
+    """``{case: patient id}`` for ``cases`` of one modality; phantom seeds come from ``seeds``
+    (e.g. recorded in a checkpoint) or from each case's ``case.json`` in ``root``."""
+    cases = [str(c) for c in cases]
+    if dataset != "phantom":
+        return {c: patient_id(dataset, modality, c) for c in cases}
+    if seeds is None or len(seeds) != len(cases):
+        seeds = phantom_seeds(root, cases)
+    if seeds is None:
+        raise ConfigError(
+            "The phantom patients of {} cannot be identified: {} has no readable case.json for every case; "
+            "point it at the folder 'cmsynth phantom' wrote.".format(what or "the cases", root)
+        )
+    return {c: patient_id(dataset, modality, c, s) for c, s in zip(cases, seeds)}
+
+
+def training_record(dataset: str, root: str, mr_cases: Sequence[str], ct_cases: Sequence[str]) -> Dict[str, object]:
+    """The training patients a run records in its data summary (checkpoint ``data``, bundle
+    ``training.data``): the case lists and, for phantom data, their seeds when readable."""
+    out: Dict[str, object] = {"dataset": dataset, "root": root, "mr_cases": list(mr_cases), "ct_cases": list(ct_cases)}
+    if dataset == "phantom":
+        for key, cases in (("mr", mr_cases), ("ct", ct_cases)):
+            seeds = phantom_seeds(root, cases) if cases else []
+            if seeds is not None:
+                out["{}_phantom_seeds".format(key)] = seeds
+    return out
+
+
+def recorded_patients(data: Dict[str, object], what: str) -> Dict[str, List[str]]:
+    """``{"MR": [patient ids], "CT": [...]}`` that a run's data record (``training_record``, a
+    checkpoint's ``data`` or a bundle's ``training.data``) says it trained on; phantom seeds come
+    from the record or, when it has none, from the recorded root's case.json files."""
+    if not isinstance(data, dict) or data.get("dataset") not in ("phantom", "chaos") or "mr_cases" not in data:
+        raise ConfigError(
+            "{} does not record its training patients (data set and case lists); use a checkpoint or a bundle "
+            "written by this training package.".format(what[:1].upper() + what[1:])
+        )
+    out: Dict[str, List[str]] = {}
+    for modality, key in (("MR", "mr"), ("CT", "ct")):
+        cases = [str(c) for c in (data.get("{}_cases".format(key)) or [])]
+        seeds = data.get("{}_phantom_seeds".format(key))
+        ids = case_identities(str(data["dataset"]), str(data.get("root") or ""), cases, modality,
+                              seeds=seeds if isinstance(seeds, list) else None, what=what)
+        out[modality] = [ids[c] for c in cases]
+    return out

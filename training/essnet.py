@@ -5,9 +5,14 @@ MRI -> CT, ``S`` the U-Net on ``G_A``'s output, ``D_A`` judges MRI, ``D_B`` judg
 is the CycleGAN step with one more generator term (REFERENCE section 2)::
 
     L_G = GAN(D_A(fake_B), 1) + GAN(D_B(fake_A), 1) + 10 |rec_A - A| + 10 |rec_B - B|
-          + 1 x L_seg(S(G_A(A)), labels_A)           (soft Dice by default, or cross-entropy)
+          + 1 x L_seg(S(G_A(A)), labels_A)
 
-``L_seg``'s gradient flows through S into G_A, which keeps G_A from moving the anatomy. One
+``L_seg`` (``train.seg_loss``) is by default SynSeg-Net's ``dice_loss_norm`` (``synseg``:
+foreground only, squared denominators, pooled over the batch; see ``training/losses.py``);
+``dice`` (MONAI's defaults), ``ce`` and ``dice_ce`` are options. Its gradient flows through S
+into G_A, which keeps G_A from moving the anatomy. S (``model.segmenter``) is the library's
+MONAI U-Net (``unet``, default) or SynSeg-Net's segmenter (``resnet9``: the ResNet generator
+with 9 blocks of width ``ngf`` and 2 output channels, N(0, ``train.init_gain``) init). One
 Adam optimises G_A, G_B and S together; D_A and D_B each have their own Adam. The identity term
 is off by default (``train.lambda_identity`` > 0 turns it on when the channel counts agree).
 """
@@ -18,10 +23,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from CrossModalitySynthLib.networks import EssNet, NetworkConfig, init_weights
+from CrossModalitySynthLib.networks import EssNet, NetworkConfig, build_generator, init_weights
 
 from .cyclegan import CycleSteps, Discriminators
-from .data import CaseRef, UnpairedSlices, training_cases
+from .data import CaseRef, UnpairedSlices, training_cases, training_record
 from .distributed import wrap
 from .evaluate import evaluate_cases, liver_case, sct_mae_case, smr_mae_case
 from .losses import GANLoss, segmentation_loss
@@ -66,7 +71,7 @@ class EssNetTask(CycleSteps, Task):
         if self.lambda_identity > 0 and not self.identity:
             self.identity_note = "identity loss off: the CT has 1 channel and the MRI {}".format(self.ch_b)
         self.gan = GANLoss(t.gan_mode)
-        self.seg_kind = t.seg_loss or "dice"
+        self.seg_kind = t.seg_loss or "synseg"
         self.seg_loss = segmentation_loss(self.seg_kind)
         self.build_networks()
 
@@ -83,7 +88,15 @@ class EssNetTask(CycleSteps, Task):
         )
         self.essnet = EssNet(ct_channels=1, mri_channels=self.ch_b, ngf=m.ngf, n_blocks=m.n_blocks, ndf=m.ndf,
                              seg_config=seg, init=False)
-        for name in ("G_A", "G_B", "D_A", "D_B"):
+        inits = ["G_A", "G_B", "D_A", "D_B"]
+        if m.segmenter == "resnet9":
+            # SynSeg-Net's S: define_G(..., 'resnet_9blocks') with 2 classes, Tanh output, N(0, 0.02)
+            s_cfg = NetworkConfig("resnet_generator", in_channels=self.ch_b, out_channels=2, ngf=m.ngf, n_blocks=9)
+            self.essnet.S = build_generator(s_cfg, init=False)
+            self.essnet.configs["S"] = s_cfg
+            self.essnet.input_multiple = max(self.essnet.configs["G_A"].input_multiple, s_cfg.input_multiple)
+            inits.append("S")
+        for name in inits:
             init_weights(getattr(self.essnet, name), std=t.init_gain)
         self.essnet.to(self.device)
         self.nets = {"essnet": self.essnet}
@@ -94,7 +107,8 @@ class EssNetTask(CycleSteps, Task):
     def setup_training(self) -> None:
         if self.identity_note:
             self.log.info(self.identity_note)
-        self.log.info("EssNet segmentation loss: {} x {}".format(self.cfg.train.lambda_seg, self.seg_kind))
+        self.log.info("EssNet segmentation loss: {} x {}; segmenter S: {}".format(
+            self.cfg.train.lambda_seg, self.seg_kind, self.cfg.model.segmenter))
         self.gen = wrap(EssGenerators(self.essnet, self.identity), self.dist)
         self.dis = wrap(Discriminators(self.D_A, self.D_B), self.dist)
         self.optimizers = {
@@ -112,10 +126,7 @@ class EssNetTask(CycleSteps, Task):
         self.dataset = UnpairedSlices(ct, mr, self.aug, self.cfg.seed, label_a=True, length=length)
         self._preview_sets = [(ct, True)]
         self.data_summary = {
-            "dataset": d.dataset,
-            "root": d.root,
-            "ct_cases": ct_cases,
-            "mr_cases": mr_cases,
+            **training_record(d.dataset, d.root, mr_cases, ct_cases),  # the training patients (phantom seeds)
             "mr_sequences": list(self.mr_sequences),
             "ct_slices": len(ct),
             "mr_slices": len(mr),

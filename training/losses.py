@@ -3,8 +3,8 @@
 - :class:`GANLoss`: LSGAN (mean squared error against 1 for real, 0 for fake; the reference
   default) or the vanilla GAN's binary cross-entropy on logits.
 - :func:`l1`: cycle-consistency and identity losses.
-- :func:`segmentation_loss`: EssNet's L_seg on ``S(G_A(real_A))`` (soft Dice, cross-entropy or
-  both) and the U-Net's Dice + cross-entropy, from MONAI.
+- :func:`segmentation_loss`: EssNet's L_seg on ``S(G_A(real_A))`` (by default SynSeg-Net's
+  ``dice_loss_norm`` form, see :data:`SEG_LOSSES`) and the U-Net's Dice + cross-entropy, from MONAI.
 
 All losses are computed in float32 (network outputs under bf16 autocast are cast first).
 """
@@ -14,6 +14,8 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .config import SEG_LOSSES
 
 
 class GANLoss(nn.Module):
@@ -38,15 +40,32 @@ def l1(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return F.l1_loss(a.float(), b.float())
 
 
-def segmentation_loss(kind: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-    """``loss(logits (N, K, H, W), labels (N, 1, H, W) int)`` for ``kind`` "dice", "ce" or "dice_ce".
+# ``train.seg_loss`` values (training.config.SEG_LOSSES):
+# - ``synseg``: SynSeg-Net's ``dice_loss_norm`` (EssNet's original code, MASILab/SynSeg-Net):
+#   softmax, foreground classes only, the sums of ``p * g``, ``p ** 2`` and ``g ** 2`` pooled
+#   over the batch and the pixels, ``Dice_c = 2 (sum p g + 1e-7) / (sum p^2 + sum g^2 + 1e-7)``,
+#   averaged over the foreground classes. SynSeg-Net returns ``-Dice``; this returns
+#   ``1 - Dice`` (the same gradient, a loss >= 0).
+# - ``dice``: MONAI ``DiceLoss`` with its defaults (background included, per sample, plain
+#   denominators, smoothing 1e-5; EssNet's default before issue 18).
+# - ``ce``: cross-entropy; ``dice_ce``: MONAI ``DiceCELoss``.
 
-    Dice terms are MONAI's soft Dice on the softmax with one-hot labels (background included,
-    smoothing 1e-5); cross-entropy is torch's on the logits.
+
+def segmentation_loss(kind: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """``loss(logits (N, K, H, W), labels (N, 1, H, W) int)`` for ``kind`` in :data:`SEG_LOSSES`.
+
+    ``synseg`` is MONAI's ``DiceLoss(include_background=False, squared_pred=True, batch=True)``
+    with SynSeg-Net's smoothing (numerator ``2e-7``, denominator ``1e-7``), which equals
+    ``1 + dice_loss_norm`` (checked against the definition in Testing/test_essnet_seg_loss.py).
+    The other Dice terms are MONAI's soft Dice on the softmax with one-hot labels (background
+    included, smoothing 1e-5); cross-entropy is torch's on the logits.
     """
     from monai.losses import DiceCELoss, DiceLoss
 
-    if kind == "dice":
+    if kind == "synseg":
+        fn = DiceLoss(to_onehot_y=True, softmax=True, include_background=False, squared_pred=True, batch=True,
+                      smooth_nr=2e-7, smooth_dr=1e-7)
+    elif kind == "dice":
         fn = DiceLoss(to_onehot_y=True, softmax=True)
     elif kind == "dice_ce":
         fn = DiceCELoss(to_onehot_y=True, softmax=True)
@@ -54,7 +73,7 @@ def segmentation_loss(kind: str) -> Callable[[torch.Tensor, torch.Tensor], torch
         def fn(logits, labels):
             return F.cross_entropy(logits, labels[:, 0].long())
     else:
-        raise ValueError("segmentation loss must be dice, ce or dice_ce, got {!r}".format(kind))
+        raise ValueError("segmentation loss must be one of {}, got {!r}".format(", ".join(SEG_LOSSES), kind))
 
     def loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return fn(logits.float(), labels.long() if kind == "ce" else labels.float())

@@ -3,7 +3,7 @@
 Samples are MRI slices (``data.mr_sequences`` as channels) with the binary liver mask (lesions
 count as liver), from ``data.root`` and optionally ``data.extra_mr_root`` (e.g. the synthetic
 MRI of the augmentation experiment). The head has 2 channels (background, liver), the loss is
-``DiceCELoss(to_onehot_y=True, softmax=True)`` (``train.seg_loss`` may pick dice or ce), one
+``DiceCELoss(to_onehot_y=True, softmax=True)`` (``train.seg_loss`` may pick synseg, dice or ce), one
 Adam. Validation: liver Dice / IoU / HD95 (mm) of whole held-out volumes through
 prepare -> U-Net -> argmax -> restore.
 """
@@ -15,7 +15,7 @@ import torch
 
 from CrossModalitySynthLib.networks import NetworkConfig, build_unet
 
-from .data import CaseRef, LabelledSlices, list_phantom_cases, training_cases
+from .data import CaseRef, LabelledSlices, list_phantom_cases, training_cases, training_record
 from .distributed import wrap
 from .evaluate import evaluate_cases, liver_case
 from .losses import segmentation_loss
@@ -64,9 +64,7 @@ class UNetTask(Task):
         self.dataset = LabelledSlices(sets, self.aug, self.cfg.seed, length=length)
         self._preview_sets = [(sets[0], True)]
         self.data_summary = {
-            "dataset": d.dataset,
-            "root": d.root,
-            "mr_cases": mr_cases,
+            **training_record(d.dataset, d.root, mr_cases, []),  # the training patients (phantom seeds)
             "mr_sequences": list(self.mr_sequences),
             "mr_slices": len(sets[0]),
         }
