@@ -91,7 +91,8 @@ def test_every_bash_example_runs_as_printed_in_order(tmp_path):
     # The copy's Makefile must see the linked .venv as installed; otherwise `make demo` would
     # reinstall the real .venv from the copy.
     q = subprocess.run(["make", "-q", ".venv/.installed"], cwd=str(work))
-    assert q.returncode == 0, "make in the copy does not see .venv as up to date"
+    assert q.returncode == 0, ("make sees .venv as older than pyproject.toml or constraints.txt (edited since "
+                               "the last install): run make install, then this test")
 
     env = dict(os.environ)
     env["PATH"] = venv_bin + os.pathsep + env.get("PATH", "")

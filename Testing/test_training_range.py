@@ -105,6 +105,26 @@ def test_held_out_phantom_case_runs_without_range_warnings(tmp_path, cli, heldou
     assert "warning" not in stderr, stderr
 
 
+@pytest.mark.parametrize("command, model, out", [("synthesize", "demo-t1dual-to-ct", "s.nii.gz"),
+                                                  ("segment", "demo-liver-unet-t1in", "l.nii.gz")])
+def test_synthesize_and_segment_know_a_phantom_case_by_its_files(tmp_path, cli, heldout, command, model, out):
+    """The two single-model commands pass their input files to the check too: a held-out phantom
+    case from its folder gets no warning, the same voxels copied elsewhere the phantom-only one."""
+    names = ["t1_in.nii.gz", "t1_opp.nii.gz"] if command == "synthesize" else ["t1_in.nii.gz"]
+    code, _, stderr = cli(command, "--model", model, "--out", tmp_path / out, "--device", "cpu",
+                          *[os.path.join(heldout, n) for n in names])
+    assert code == 0, stderr
+    assert "warning" not in stderr, stderr
+    copied = tmp_path / "copied"
+    copied.mkdir()
+    for n in names:
+        shutil.copy(os.path.join(heldout, n), copied / n)
+    code, _, stderr = cli(command, "--model", model, "--out", tmp_path / ("c_" + out), "--device", "cpu",
+                          *[str(copied / n) for n in names])
+    assert code == 0, stderr
+    assert [w for w in _stderr_warnings(stderr) if PHANTOM_ONLY in w and "not a phantom case" in w], stderr
+
+
 @pytest.mark.slow
 def test_scanner_like_input_is_said_to_be_outside_the_training_range(tmp_path, cli, heldout):
     """A phantom MRI resampled to 1.5 mm in-plane, with another contrast, written without phantom

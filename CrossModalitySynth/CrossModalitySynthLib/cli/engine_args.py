@@ -151,7 +151,7 @@ def run_engine_command(args, engine_fn, write_fn) -> int:
     progress = make_progress(args)
     with cancel_on_signals() as token:
         try:
-            res = engine_fn(model, images, progress=progress, cancel=token)
+            res = engine_fn(model, images, progress=progress, cancel=token, sources=list(args.inputs))
             with token.writing():
                 progress("write", 0, 1)
                 write_fn(res.image, args.out, args.overwrite)
