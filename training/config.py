@@ -34,6 +34,15 @@ TASKS = ("cyclegan", "essnet", "unet", "augment")
 #: ``train.seg_loss`` values (see ``training/losses.py``) and ``model.segmenter`` values.
 SEG_LOSSES = ("synseg", "dice", "ce", "dice_ce")
 SEGMENTERS = ("unet", "resnet9")
+
+
+def trained_seg_loss(ckpt: Dict[str, Any]) -> Optional[str]:
+    """The ``train.seg_loss`` a checkpoint's run used. EssNet checkpoints written before ``synseg``
+    became the default carry ``None``, which then meant ``dice`` (MONAI's defaults)."""
+    loss = ((ckpt.get("config") or {}).get("train") or {}).get("seg_loss")
+    if loss is None and ckpt.get("task") == "essnet":
+        return "dice"
+    return loss
 DATASETS = ("phantom", "chaos")
 
 #: MRI sequence names used in configs and bundle specs -> (spec "sequence" text, CHAOS sequence).

@@ -39,7 +39,7 @@ from CrossModalitySynthLib.networks import build_network, export_onnx
 from CrossModalitySynthLib.registry import write_bundle_spec
 
 from .checkpoint import load_checkpoint
-from .config import config_from_dict
+from .config import config_from_dict, trained_seg_loss
 from .distributed import DistInfo
 from .trainer import task_class
 
@@ -255,6 +255,9 @@ def export_checkpoint(
             "crop_size": cfg.data.crop_size,
             "load_size": cfg.data.load_size,
             "learning_rate": cfg.train.lr,
+            **({"lr_scaling": cfg.train.lr_scaling} if int(ckpt.get("world_size", 1)) > 1 else {}),
+            **({"seg_loss": trained_seg_loss(ckpt), "segmenter": cfg.model.segmenter, "lambda_seg": cfg.train.lambda_seg}
+               if cfg.task == "essnet" else {}),
             **({"lambda_paired": cfg.train.lambda_paired,
                 "paired_note": "supervised L1 term on phantom MRI/CT pairs (not the paper's unpaired method)"}
                if cfg.task == "cyclegan" and cfg.train.lambda_paired > 0 else {}),

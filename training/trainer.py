@@ -21,7 +21,7 @@ from tqdm import tqdm
 from CrossModalitySynthLib.errors import ConfigError
 
 from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from .config import Config
+from .config import Config, trained_seg_loss
 from .data import EpochSampler, default_cache_dir
 from .distributed import DistInfo, barrier, broadcast_object, gather_objects, init_distributed, mean_over_ranks
 from .logs import RunLogger
@@ -102,6 +102,12 @@ def train(cfg: Config, out: str, resume: Optional[str] = None, keep_history: boo
                 "{} was written by a run with {} process(es); resume it with the same number (now {}).".format(
                     resume, ckpt.get("world_size", 1), dist.world_size
                 )
+            )
+        trained = trained_seg_loss(ckpt)
+        if trained is not None and t.seg_loss is not None and trained != t.seg_loss:
+            raise ConfigError(
+                "{} was trained with train.seg_loss {}; resume it with the same loss (set train.seg_loss: {}), "
+                "not {}.".format(resume, trained, trained, t.seg_loss)
             )
     if t.deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
