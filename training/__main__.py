@@ -30,7 +30,8 @@ def _parser() -> argparse.ArgumentParser:
         ("cyclegan", "unpaired CycleGAN MRI <-> CT (reference settings)"),
         ("essnet", "EssNet: CT (with liver labels) -> MRI with segmentation loss"),
         ("unet", "liver U-Net on MRI (MONAI, Dice + cross-entropy)"),
-        ("augment", "U-Net on real vs real + synthetic MRI, several seeds, paired statistics"),
+        ("augment", "U-Net on real vs real + synthetic MRI, several seeds, paired statistics; refused when a test "
+                    "patient was seen in training (translator or either U-Net arm) or train.steps_per_epoch is unset"),
     ):
         s = sub.add_parser(name, help=help_text)
         s.add_argument("--config", required=True, help="YAML configuration (see training/configs/)")
