@@ -24,11 +24,11 @@ def _batches(task, n):
     return out
 
 
-def _pair(phantom, cache, data=None, **train):
+def _pair(phantom, cache, data=None, task="cyclegan", **train):
     """The reference step and the batched step, from the same weights."""
     tasks = []
     for batched in (False, True):
-        cfg = tiny_config("cyclegan", phantom, cache, data=dict(data or {}), train={"batched_step": batched, **train})
+        cfg = tiny_config(task, phantom, cache, data=dict(data or {}), train={"batched_step": batched, **train})
         tasks.append(build_task(cfg, cache_dir=cache))
     ref, bat = tasks
     for name, net in ref.nets.items():
@@ -98,3 +98,17 @@ def test_batched_step_makes_three_generator_calls_instead_of_six(training_phanto
     # discriminator step: one call per discriminator on [real, fake]
     dis = [c for c in counts["bat"] if c[0].startswith("D")]
     assert dis[-2:] == [("D_A", 4), ("D_B", 4)]
+
+
+def test_essnet_batched_step_gives_the_reference_losses(training_phantom, training_cache):
+    # EssNet shares the cycle (its first call segments the synthetic MRI): G_B on [fake_B, real_B]
+    ref, bat = _pair(training_phantom, training_cache, task="essnet", batch_size=2)
+    assert bat.gen.batched and not ref.gen.batched
+    batches = _batches(ref, 3)
+    a, b = _run(ref, batches), _run(bat, batches)
+    assert "seg" in a[0] or any(k.startswith("seg") for k in a[0])
+    for k in a[0]:
+        assert torch.equal(a[0][k], b[0][k]), (k, float(a[0][k]), float(b[0][k]))
+    for la, lb in zip(a[1:], b[1:]):
+        for k in la:
+            assert torch.allclose(la[k], lb[k], rtol=1e-5, atol=1e-7), (k, float(la[k]), float(lb[k]))

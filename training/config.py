@@ -151,7 +151,7 @@ class TrainConfig:
     unpaired CycleGAN): adds ``lambda_paired * |G_A(MRI) - CT|`` (L1, normalised units) with the
     training MRI patients' own CT on the MR grid (``ct_on_mr``), same crop and flip. Real
     unpaired data has no such pairs; it is meant for demo models on the digital phantom.
-    ``batched_step`` (cyclegan): one generator call on ``[real_A, real_B]`` for the fake and the
+    ``batched_step`` (cyclegan, essnet): one generator call on ``[real_A, real_B]`` for the fake and the
     identity image, one on ``[fake_B, real_B, real_A]``, and one discriminator call on
     ``[real, fake]`` (the same maths: InstanceNorm and the PatchGAN work per sample); false =
     the reference's separate calls. ``lr_scaling``: "none" keeps ``lr`` under DDP, where the

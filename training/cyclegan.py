@@ -54,28 +54,30 @@ class Generators(nn.Module):
         super().__init__()
         self.G_A, self.G_B, self.identity, self.batched = G_A, G_B, identity, batched
 
-    def forward(self, real_A: torch.Tensor, real_B: torch.Tensor) -> Dict[str, torch.Tensor]:
-        if self.batched:
-            return self._batched(real_A, real_B)
-        out = {"fake_B": self.G_A(real_A)}
-        out["rec_A"] = self.G_B(out["fake_B"])
-        out["fake_A"] = self.G_B(real_B)
-        out["rec_B"] = self.G_A(out["fake_A"])
-        if self.identity:
-            out["idt_A"] = self.G_A(real_B)
-            out["idt_B"] = self.G_B(real_A)
-        return out
+    def first(self, real_A: torch.Tensor, real_B: torch.Tensor) -> Dict[str, torch.Tensor]:
+        """``fake_B = G_A(real_A)`` (batched with identity: and ``idt_A``, in the same call);
+        EssNet's generators also segment ``fake_B`` here."""
+        if self.batched and self.identity:
+            fake_B, idt_A = self.G_A(torch.cat([real_A, real_B])).split(real_A.shape[0])
+            return {"fake_B": fake_B, "idt_A": idt_A}
+        return {"fake_B": self.G_A(real_A)}
 
-    def _batched(self, real_A: torch.Tensor, real_B: torch.Tensor) -> Dict[str, torch.Tensor]:
-        n = real_A.shape[0]
-        out: Dict[str, torch.Tensor] = {}
-        if self.identity:
-            out["fake_B"], out["idt_A"] = self.G_A(torch.cat([real_A, real_B])).split(n)
-            out["rec_A"], out["fake_A"], out["idt_B"] = self.G_B(torch.cat([out["fake_B"], real_B, real_A])).split(n)
+    def forward(self, real_A: torch.Tensor, real_B: torch.Tensor) -> Dict[str, torch.Tensor]:
+        out = self.first(real_A, real_B)
+        if self.batched:
+            parts = [out["fake_B"], real_B] + ([real_A] if self.identity else [])
+            res = self.G_B(torch.cat(parts)).split(real_A.shape[0])
+            out["rec_A"], out["fake_A"] = res[0], res[1]
+            if self.identity:
+                out["idt_B"] = res[2]
         else:
-            out["fake_B"] = self.G_A(real_A)
-            out["rec_A"], out["fake_A"] = self.G_B(torch.cat([out["fake_B"], real_B])).split(n)
+            out["rec_A"] = self.G_B(out["fake_B"])
+            out["fake_A"] = self.G_B(real_B)
         out["rec_B"] = self.G_A(out["fake_A"])
+        if self.identity and "idt_A" not in out:
+            out["idt_A"] = self.G_A(real_B)
+        if self.identity and "idt_B" not in out:
+            out["idt_B"] = self.G_B(real_A)
         return out
 
 

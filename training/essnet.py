@@ -21,11 +21,10 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
-from torch import nn
 
 from CrossModalitySynthLib.networks import EssNet, NetworkConfig, build_generator, init_weights
 
-from .cyclegan import CycleSteps, Discriminators
+from .cyclegan import CycleSteps, Discriminators, Generators
 from .data import CaseRef, UnpairedSlices, training_cases, training_record
 from .distributed import wrap
 from .evaluate import evaluate_cases, liver_case, sct_mae_case, smr_mae_case
@@ -33,28 +32,20 @@ from .losses import GANLoss, segmentation_loss
 from .task import Task, first_channel
 
 
-class EssGenerators(nn.Module):
-    """G_A, G_B and S in one module for one DDP-wrapped generator step.
+class EssGenerators(Generators):
+    """G_A, G_B and S in one module for one DDP-wrapped generator step: the CycleGAN cycle of
+    :class:`~training.cyclegan.Generators`, whose first call is :meth:`EssNet.segment_synthetic`
+    (``fake_B`` and its segmentation; the EssNet is kept as a plain attribute, so only G_A, G_B
+    and S are this module's parameters)."""
 
-    ``fake_B`` and the segmentation come from :meth:`EssNet.segment_synthetic` (kept as a plain
-    attribute, so only G_A, G_B and S are this module's parameters)."""
-
-    def __init__(self, essnet: EssNet, identity: bool):
-        super().__init__()
-        self.G_A, self.G_B, self.S = essnet.G_A, essnet.G_B, essnet.S
+    def __init__(self, essnet: EssNet, identity: bool, batched: bool = False):
+        super().__init__(essnet.G_A, essnet.G_B, identity, batched)
+        self.S = essnet.S
         self.__dict__["essnet"] = essnet
-        self.identity = identity
 
-    def forward(self, real_A: torch.Tensor, real_B: torch.Tensor) -> Dict[str, torch.Tensor]:
+    def first(self, real_A: torch.Tensor, real_B: torch.Tensor) -> Dict[str, torch.Tensor]:
         fake_B, seg = self.essnet.segment_synthetic(real_A)
-        out = {"fake_B": fake_B, "seg": seg}
-        out["rec_A"] = self.G_B(fake_B)
-        out["fake_A"] = self.G_B(real_B)
-        out["rec_B"] = self.G_A(out["fake_A"])
-        if self.identity:
-            out["idt_A"] = self.G_A(real_B)
-            out["idt_B"] = self.G_B(real_A)
-        return out
+        return {"fake_B": fake_B, "seg": seg}
 
 
 class EssNetTask(CycleSteps, Task):
@@ -109,8 +100,9 @@ class EssNetTask(CycleSteps, Task):
             self.log.info(self.identity_note)
         self.log.info("EssNet segmentation loss: {} x {}; segmenter S: {}".format(
             self.cfg.train.lambda_seg, self.seg_kind, self.cfg.model.segmenter))
-        self.gen = wrap(EssGenerators(self.essnet, self.identity), self.dist)
-        self.dis = wrap(Discriminators(self.D_A, self.D_B), self.dist)
+        batched = self.cfg.train.batched_step
+        self.gen = wrap(EssGenerators(self.essnet, self.identity, batched), self.dist)
+        self.dis = wrap(Discriminators(self.D_A, self.D_B, batched), self.dist)
         self.optimizers = {
             "G": self.adam(self.essnet.generator_parameters()),
             "D_A": self.adam(self.D_A.parameters()),
