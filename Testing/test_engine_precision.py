@@ -20,14 +20,14 @@ import SimpleITK as sitk
 from conftest import t1dual_phantom_cases
 from bundle_factory import make_test_bundle
 from CrossModalitySynthLib.inference import EngineOptions, load_model, synthesize
+from CrossModalitySynthLib.inference.device import native_bf16
+from CrossModalitySynthLib.inference.measure_gate import measure_bf16_gate
 from CrossModalitySynthLib.inference.precision import (
     FP32_PATH_MAX_HU,
     GATE_MEAN_HU,
     GATE_P99_HU,
     gate_record,
     gate_statistics,
-    measure_bf16_gate,
-    native_bf16,
     passes_gate,
     record_passes,
     resolve_precision,

@@ -18,16 +18,15 @@ from conftest import t1dual_phantom_cases
 from bundle_factory import make_test_bundle
 from CrossModalitySynthLib.errors import ConfigError
 from CrossModalitySynthLib.inference import EngineOptions, load_model, synthesize
+from CrossModalitySynthLib.inference.device import cpu_bf16_kind, native_bf16
+from CrossModalitySynthLib.inference.measure_gate import measure_bf16_gate
 from CrossModalitySynthLib.inference.precision import (
     GATE_MEAN_HU,
     GATE_P99_HU,
     bundle_gate,
-    cpu_bf16_kind,
     gate_record,
     gate_statistics,
-    measure_bf16_gate,
     merge_gate,
-    native_bf16,
     passes_gate,
     resolve_precision,
 )

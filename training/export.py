@@ -99,9 +99,9 @@ def measure_gate(folder: str, dataset_root: str, cases: Sequence[str], threads: 
     """The bf16 quality gate of the MR->CT bundle in ``folder`` on held-out phantom ``cases``.
 
     The cases are loaded like the held-out evaluation loads them (the bundle's MRI inputs, the
-    ``body`` mask); see :func:`CrossModalitySynthLib.inference.precision.measure_bf16_gate`.
+    ``body`` mask); see :func:`CrossModalitySynthLib.inference.measure_gate.measure_bf16_gate`.
     """
-    from CrossModalitySynthLib.inference.precision import measure_bf16_gate
+    from CrossModalitySynthLib.inference.measure_gate import measure_bf16_gate
     from CrossModalitySynthLib.registry import load_bundle
 
     from .evaluate import phantom_gate_cases

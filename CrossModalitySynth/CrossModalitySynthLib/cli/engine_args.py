@@ -13,7 +13,8 @@ from ..inference import CancelToken, EngineOptions, Progress, load_model
 from ..io import read_volume
 from ..io.guard import refuse_input_as_output
 from ..io.writer import check_output_path
-from ..inference.device import BACKENDS, DEVICES, PRECISIONS
+from ..inference.device import BACKENDS, DEVICES
+from ..inference.precision import PRECISIONS
 from ..registry import Registry
 
 

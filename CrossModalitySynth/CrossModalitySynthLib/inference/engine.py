@@ -18,9 +18,9 @@ from ..preprocess.checks import check_volume
 from ..preprocess.modality import warn_if_modality_mismatch
 from ..registry import Bundle
 from .cancel import CancelToken
-from .device import check_backend, check_precision, resolve_device
+from .device import check_backend, resolve_device
 from .memory import choose_batch_size
-from .precision import confirm_runner, resolve_precision
+from .precision import check_precision, confirm_runner, resolve_precision
 from .progress import ProgressCallback
 from .runners import OnnxRunner, TorchRunner
 from .training_range import check_input as check_training_range
