@@ -22,7 +22,8 @@ Steps (``python -m training augment --config FILE --out DIR``):
    (prepare -> U-Net -> restore): Dice, IoU and HD95 in mm per patient (``scores.csv``).
 4. Per patient, the scores are averaged over the seeds; the mean difference
    (real+synthetic - real) gets a paired bootstrap 95 % CI over patients and a Wilcoxon
-   signed-rank test (``summary.csv``, ``report.md``, ``report.png``).
+   signed-rank test, exact up to 50 patients whatever the scipy release, its method recorded
+   (``summary.csv``, ``report.md``, ``report.png``).
 """
 
 import copy

@@ -7,10 +7,25 @@ is ``x - y`` (first minus second method).
   (``numpy.random.default_rng(seed)``), take the mean difference of each, and report the
   percentile interval (2.5 and 97.5 percentiles for 95 %). Patients, not slices, are resampled:
   give one number per patient.
-- Wilcoxon signed-rank test: ``scipy.stats.wilcoxon(x, y)`` (zero differences dropped,
-  ``zero_method="wilcox"``; exact or normal approximation chosen by scipy), two-sided by default.
+- Wilcoxon signed-rank test, computed here so that the same data give the same p with every
+  scipy release (scipy's own choice of method changed in 1.15). Zero differences are dropped
+  (``zero_method="wilcox"``), the absolute differences are ranked with midranks for ties, and
+  ``W+`` is the sum of the ranks of the positive differences. With ``n`` non-zero differences:
+
+  - ``n <= 50`` (:data:`EXACT_MAX_N`): ``method = "exact"``, the exact null distribution of
+    ``W+`` over all ``2^n`` equally likely sign patterns of the observed (mid)ranks, counted by
+    dynamic programming; exact with ties too (the permutation test). Two-sided
+    ``p = min(1, 2 min(P(W+ <= w), P(W+ >= w)))``.
+  - ``n > 50``: ``method = "normal approximation"``, ``z = (W+ - n(n+1)/4) / s`` with
+    ``s^2 = (n(n+1)(2n+1) - sum(t^3 - t)/2) / 24`` (``t`` the sizes of the groups of tied
+    ranks), no continuity correction.
+
+  The statistic reported is ``min(W+, W-)`` for the two-sided test and ``W+`` otherwise (as
+  scipy). Without ties or zeros this equals ``scipy.stats.wilcoxon(x, y, method="exact")`` up to
+  50 patients and scipy's normal approximation above.
 """
 
+import math
 from dataclasses import dataclass
 from typing import Tuple
 
@@ -18,6 +33,11 @@ import numpy as np
 from scipy import stats
 
 from ..errors import InputError
+
+#: up to this many non-zero differences the Wilcoxon p is exact (all 2^n sign patterns)
+EXACT_MAX_N = 50
+WILCOXON_METHODS = ("exact", "normal approximation")
+ALTERNATIVES = ("two-sided", "greater", "less")
 
 
 def _paired(x, y) -> Tuple[np.ndarray, np.ndarray]:
@@ -83,17 +103,73 @@ class WilcoxonResult:
     n_nonzero: int  #: patients with a non-zero difference (the ones the test uses)
     median_difference: float
     alternative: str
+    method: str  #: "exact" (n_nonzero <= 50, ties included) or "normal approximation"; "" when all differences are 0
+    n_ties: int = 0  #: non-zero differences whose absolute value is shared with another one
+
+
+def _midranks(values: np.ndarray) -> np.ndarray:
+    """Ranks 1..n of ``values`` with ties given the mean of their ranks."""
+    return stats.rankdata(values, method="average")
+
+
+def _exact_counts(doubled_ranks: np.ndarray) -> np.ndarray:
+    """``counts[k]`` = number of the ``2^n`` sign patterns whose ``2 W+`` equals ``k``.
+
+    ``doubled_ranks`` are the midranks times 2 (integers). int64 is exact: counts <= 2^50."""
+    total = int(doubled_ranks.sum())
+    counts = np.zeros(total + 1, dtype=np.int64)
+    counts[0] = 1
+    reach = 0
+    for r in doubled_ranks.astype(np.int64):
+        # a positive sign adds the rank: counts'[k] = counts[k] + counts[k - r]
+        counts[r: reach + r + 1] += counts[: reach + 1].copy()
+        reach += int(r)
+    return counts
 
 
 def wilcoxon_signed_rank(x, y, alternative: str = "two-sided") -> WilcoxonResult:
-    """``scipy.stats.wilcoxon(x, y)``; all-zero differences give p = 1."""
+    """Wilcoxon signed-rank test of ``x - y`` by the rule in the module text; all-zero
+    differences give p = 1 (method ``""``)."""
+    if alternative not in ALTERNATIVES:
+        raise InputError("The alternative must be one of {}; got {!r}.".format(", ".join(ALTERNATIVES), alternative))
     a, b = _paired(x, y)
     d = a - b
-    nz = int(np.count_nonzero(d))
-    if nz == 0:
-        return WilcoxonResult(0.0, 1.0, int(d.size), 0, 0.0, alternative)
-    res = stats.wilcoxon(a, b, zero_method="wilcox", alternative=alternative)
-    return WilcoxonResult(float(res.statistic), float(res.pvalue), int(d.size), nz, float(np.median(d)), alternative)
+    nz = d[d != 0]
+    n = int(nz.size)
+    if n == 0:
+        return WilcoxonResult(0.0, 1.0, int(d.size), 0, 0.0, alternative, "", 0)
+    ranks = _midranks(np.abs(nz))
+    _, group_sizes = np.unique(ranks, return_counts=True)
+    n_ties = int(group_sizes[group_sizes > 1].sum())
+    r_plus = float(ranks[nz > 0].sum())
+    r_minus = float(ranks[nz < 0].sum())
+    if n <= EXACT_MAX_N:
+        method = "exact"
+        doubled = np.rint(2.0 * ranks).astype(np.int64)
+        counts = _exact_counts(doubled)
+        w2 = int(np.rint(2.0 * r_plus))
+        below = int(counts[: w2 + 1].sum())  # sign patterns with W+ <= observed
+        above = int(counts[w2:].sum())  # W+ >= observed
+        total = 2 ** n
+        if alternative == "two-sided":
+            p = min(1.0, 2.0 * min(below, above) / total)
+        elif alternative == "greater":
+            p = above / total
+        else:
+            p = below / total
+    else:
+        method = "normal approximation"
+        tie_term = float(np.sum(group_sizes.astype(np.float64) ** 3 - group_sizes))
+        se = math.sqrt((n * (n + 1.0) * (2.0 * n + 1.0) - tie_term / 2.0) / 24.0)
+        z = (r_plus - n * (n + 1.0) / 4.0) / se
+        if alternative == "two-sided":
+            p = math.erfc(abs(z) / math.sqrt(2.0))
+        elif alternative == "greater":
+            p = 0.5 * math.erfc(z / math.sqrt(2.0))
+        else:
+            p = 0.5 * math.erfc(-z / math.sqrt(2.0))
+    statistic = min(r_plus, r_minus) if alternative == "two-sided" else r_plus
+    return WilcoxonResult(float(statistic), float(p), int(d.size), n, float(np.median(d)), alternative, method, n_ties)
 
 
 @dataclass(frozen=True)
