@@ -186,7 +186,9 @@ def test_metrics_json_fields(runs):
     assert d["extractor"] == "histspec" and d["dim"] == 64
     axial = d["planes"]["axial"]
     assert axial["n_real"] == 56 and axial["biased_small_n"] is True and d["fid"] == pytest.approx(axial["fid"])
-    assert any("N = 56 real and 56 synthetic slices < feature dimension 64" in w for w in m["warnings"])
+    assert axial["fid_method"] == "eigh"  # 56 slices <= 64 dimensions: singular covariances
+    assert any("N = 56 real and 56 synthetic slices, not more than the feature dimension 64" in w and
+               "eigenvalue method (eigh" in w for w in m["warnings"])
     assert any("not InceptionV3" in w for w in m["warnings"])
     h = m["pooled"]["histogram"]
     assert 0 < h["js_bits"] < 1 and 0 < h["intersection"] < 1 and h["wasserstein"] > 0
@@ -340,6 +342,85 @@ def test_inception_without_weights(tiny, monkeypatch):
                            "--features", "inception", "--fid-weights", os.path.join(tiny["work"], "..", "none.pth"),
                            "--out", _out(tiny))
     _assert_failed_cleanly(code, err, tiny["work"], r"pt_inception-2015-12-05-6726825d\.pth .*--fid-weights FILE")
+
+
+FEATURE_SCALE = 1000.0
+
+
+def write_test_fid_weights(path, scale=FEATURE_SCALE):
+    """A weights file in pytorch-fid's layout for our FID InceptionV3 with random weights (the real
+    file cannot be downloaded here). BatchNorm statistics are calibrated on random images, so that
+    activations do not vanish, and the last layers are scaled by ``scale``: ReLU is positively
+    homogeneous, so the 2048 pool features are ``scale`` times larger, values at which sqrtm of a
+    singular covariance product passes pytorch-fid's absolute 1e-3 tolerance on its imaginary part."""
+    import torch
+
+    from CrossModalitySynthLib.metrics.inception import build_fid_inception
+
+    torch.manual_seed(0)
+    net = build_fid_inception(load_weights=False)
+    for m in net.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.momentum = None  # cumulative average over the calibration batch
+            m.reset_running_stats()
+    net.train()
+    images = torch.from_numpy(np.random.default_rng(0).random((4, 1, 40, 40)).astype(np.float32))
+    with torch.no_grad():
+        net(images.expand(-1, 3, -1, -1))
+        block = net.Mixed_7c
+        for branch in (block.branch1x1, block.branch3x3_2a, block.branch3x3_2b, block.branch3x3dbl_3a,
+                       block.branch3x3dbl_3b, block.branch_pool):
+            branch.bn.weight.mul_(scale)
+            branch.bn.bias.mul_(scale)
+    state = {k: v for k, v in net.state_dict().items() if not k.endswith("num_batches_tracked")}
+    torch.save(state, path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def fid_weights(tmp_path_factory):
+    from CrossModalitySynthLib.metrics.inception import FID_WEIGHTS_FILENAME
+
+    return write_test_fid_weights(str(tmp_path_factory.mktemp("fid_weights") / FID_WEIGHTS_FILENAME))
+
+
+def test_inception_fid_of_fewer_slices_than_features(tmp_path, fid_weights):
+    """Issue 13 item 19: --features inception with 8 slices per set (< 2048 feature dimensions) was a
+    traceback (imaginary part of sqrtm); now the eigh value, its method and the small-N warning."""
+    from CrossModalitySynthLib.metrics import InceptionExtractor, extract_slices
+    from test_metrics_distribution import fid_by_nuclear_norm
+
+    d = tmp_path / "in"
+    d.mkdir()
+    real = [write_tiny(str(d / "r{}.nii.gz".format(i)), size=(24, 20, 4), seed=i) for i in range(2)]
+    synth = [write_tiny(str(d / "s{}.nii.gz".format(i)), size=(24, 20, 4), seed=10 + i) for i in range(2)]
+    out = str(tmp_path / "out")
+    env = dict(os.environ, OMP_NUM_THREADS="2")
+    env.pop("CMSYNTH_FID_WEIGHTS", None)
+    proc = subprocess.run(
+        [sys.executable, "-m", "CrossModalitySynthLib.cli.main", "evaluate", "--real"] + real + ["--synthetic"] + synth
+        + ["--features", "inception", "--fid-weights", fid_weights, "--device", "cpu", "--out", out, "--no-progress"],
+        capture_output=True, text=True, env=env, timeout=900)
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert re.search(r"warning: FID \(axial\): N = 8 real and 8 synthetic slices, not more than the feature "
+                     r"dimension 2048: the covariances are singular, so FID was computed by the eigenvalue method",
+                     proc.stderr), proc.stderr
+    m = _metrics(out)
+    axial = m["pooled"]["distribution"]["planes"]["axial"]
+    assert m["pooled"]["distribution"]["extractor"] == "inception" and m["pooled"]["distribution"]["dim"] == 2048
+    assert (axial["n_real"], axial["n_synth"], axial["biased_small_n"], axial["fid_method"]) == (8, 8, True, "eigh")
+    assert np.isfinite(axial["fid"]) and axial["fid"] > 0
+    # the same FID from the same network's features, computed here without any matrix root
+    with pytest.warns(UserWarning, match="sha256"):  # the stand-in file is not the real one
+        ex = InceptionExtractor(weights_path=fid_weights)
+        f_real = np.concatenate([ex(extract_slices(sitk.ReadImage(p))) for p in real])
+        f_synth = np.concatenate([ex(extract_slices(sitk.ReadImage(p))) for p in synth])
+    assert f_real.shape == (8, 2048) and f_real.mean() > FEATURE_SCALE / 100  # the large features of the docstring
+    assert axial["fid"] == pytest.approx(fid_by_nuclear_norm(f_real, f_synth), rel=1e-6)
+    with open(os.path.join(out, "report.html"), encoding="utf-8") as f:
+        html = f.read()
+    assert "N &le; dim (FID method)" in html and "yes (eigh)" in html
 
 
 def test_failure_while_writing_leaves_nothing(tiny, monkeypatch):

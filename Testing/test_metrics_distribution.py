@@ -18,6 +18,26 @@ from CrossModalitySynthLib.metrics import (
     kid_from_features,
 )
 
+def fid_by_nuclear_norm(x, y):
+    """FID without any matrix square root: with centred features A (n1 x d) and B (n2 x d),
+    S1 = A'A / (n1 - 1), S2 = B'B / (n2 - 1) and the non-zero eigenvalues of S1 S2 are the squared
+    singular values of A B' / sqrt((n1 - 1)(n2 - 1)), so Tr((S1 S2)^1/2) is its nuclear norm."""
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    a = x - x.mean(axis=0)
+    b = y - y.mean(axis=0)
+    c1, c2 = x.shape[0] - 1.0, y.shape[0] - 1.0
+    root_trace = np.linalg.svd(a @ b.T, compute_uv=False).sum() / np.sqrt(c1 * c2)
+    diff = x.mean(axis=0) - y.mean(axis=0)
+    return float(diff @ diff + (a * a).sum() / c1 + (b * b).sum() / c2 - 2.0 * root_trace)
+
+
+def relu_features(seed, n, d, scale):
+    """Non-negative features like InceptionV3 pool features (a pool of ReLU outputs), times ``scale``."""
+    rng = np.random.default_rng(seed)
+    return np.maximum(rng.normal(size=(n, d)), 0.0) * scale
+
+
 TOY_X = np.array([[1.0, 2.0]] * 3)
 TOY_Y = np.array([[2.0, 2.0], [1.0, 2.0], [1.0, 2.0]])
 
@@ -47,20 +67,64 @@ def test_fid_methods_agree_and_closed_form():
     x = rng.normal(size=(400, 6))
     y = rng.normal(size=(400, 6)) * 1.5 + 0.2
     assert fid_from_features(x, y).fid == pytest.approx(fid_from_features(x, y, method="eigh").fid, rel=1e-8)
+    # N > d: the default is pytorch-fid's sqrtm, value for value
+    assert fid_from_features(x, y).method == "sqrtm"
+    assert fid_from_features(x, y).fid == fid_from_features(x, y, method="sqrtm").fid
+    assert fid_from_features(x, y).fid == pytest.approx(fid_by_nuclear_norm(x, y), rel=1e-9)
     # N(0, I) vs N(1, 4I) in 3-d: 3 + (3 + 12) - 2 * Tr(2 I) = 6
     assert frechet_distance(np.zeros(3), np.eye(3), np.ones(3), 4 * np.eye(3)) == pytest.approx(6.0, abs=1e-12)
 
 
 def test_fid_warns_when_n_below_dim():
     rng = np.random.default_rng(2)
-    with pytest.warns(UserWarning, match="N < d"):
+    with pytest.warns(UserWarning, match="N <= d"):
         res = fid_from_features(rng.normal(size=(5, 10)), rng.normal(size=(6, 10)))
-    assert res.biased_small_n and res.n_real == 5
+    assert res.biased_small_n and res.n_real == 5 and res.method == "eigh"
+    with pytest.warns(UserWarning, match="N <= d"):  # N = d: rank N - 1 < d, still singular
+        assert fid_from_features(rng.normal(size=(10, 10)), rng.normal(size=(12, 10))).biased_small_n
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert not fid_from_features(rng.normal(size=(50, 10)), rng.normal(size=(60, 10))).biased_small_n
     with pytest.raises(InputError, match="dimension"):
         fid_from_features(rng.normal(size=(5, 3)), rng.normal(size=(5, 4)))
+
+
+def test_fid_of_fewer_samples_than_2048_features_is_finite_eigh_with_the_warning():
+    # issue 13 item 19: InceptionV3 features (d = 2048) of a few slices. The covariances have rank
+    # N - 1; pytorch-fid's sqrtm of their product has an imaginary part far above its 1e-3
+    # tolerance at these feature values and raised (a traceback from cmsynth evaluate)
+    real = relu_features(0, 12, 2048, 1000.0)
+    synth = relu_features(1, 10, 2048, 1000.0) + 50.0
+    with pytest.warns(UserWarning) as caught:
+        res = fid_from_features(real, synth)
+    msgs = [str(w.message) for w in caught]
+    assert any("N = 12 real and 10 synthetic samples of dimension 2048: N <= d, the covariance is singular" in m
+               for m in msgs), msgs
+    assert res.method == "eigh" and res.biased_small_n and (res.n_real, res.n_synth, res.dim) == (12, 10, 2048)
+    assert np.isfinite(res.fid) and res.fid > 0
+    assert res.fid == pytest.approx(fid_by_nuclear_norm(real, synth), rel=1e-9)
+
+
+def test_sqrtm_failure_gives_the_error_when_asked_for_and_eigh_by_default():
+    # singular products make sqrtm fail at a small dimension too (fast enough to run it here)
+    real = relu_features(2, 10, 64, 1000.0)
+    synth = relu_features(3, 12, 64, 1000.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        with pytest.raises(ValueError, match="imaginary component"):
+            fid_from_features(real, synth, method="sqrtm")
+        res = fid_from_features(real, synth)
+    assert res.method == "eigh" and res.fid == pytest.approx(fid_by_nuclear_norm(real, synth), rel=1e-9)
+    # N > d with nearly rank-1 features: sqrtm fails although N > d; the default falls back to eigh
+    rng = np.random.default_rng(4)
+    x = (rng.normal(size=(8, 1)) @ rng.normal(size=(1, 6)) + 1e-9 * rng.normal(size=(8, 6))) * 1e6
+    y = (rng.normal(size=(9, 1)) @ rng.normal(size=(1, 6)) + 1e-9 * rng.normal(size=(9, 6))) * 1e6
+    with pytest.raises(ValueError, match="imaginary component"):
+        fid_from_features(x, y, method="sqrtm")
+    with pytest.warns(RuntimeWarning, match="computed by the eigenvalue method"):
+        res = fid_from_features(x, y)
+    assert res.method == "eigh" and not res.biased_small_n
+    assert res.fid == pytest.approx(fid_by_nuclear_norm(x, y), rel=1e-6)
 
 
 def test_kid_near_zero_for_one_distribution_and_positive_for_shift():

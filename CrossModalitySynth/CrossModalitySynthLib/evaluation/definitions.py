@@ -28,8 +28,10 @@ _DEFS = [
     ("fid", "FID", "feature units^2", "lower",
      "Frechet distance |mu_r - mu_s|^2 + Tr(S_r + S_s - 2 (S_r S_s)^1/2) between Gaussians fitted (N-1 "
      "covariance, float64) to per-slice features of the real and synthetic slices; computed per plane, "
-     "the score over several planes is their mean (2.5D). Biased upwards for small N; comparable only at "
-     "equal N and with the same extractor."),
+     "the score over several planes is their mean (2.5D). Matrix root: scipy sqrtm as pytorch-fid when both "
+     "sets have more slices than feature dimensions, else (singular covariances) the exact eigenvalue form "
+     "sum sqrt(eig(S_r^1/2 S_s S_r^1/2)) (method 'eigh', recorded per plane). Biased upwards for small N; "
+     "comparable only at equal N and with the same extractor."),
     ("kid", "KID", "feature units^2", "lower",
      "Kernel inception distance: unbiased MMD^2 with the kernel (x.y/d + 1)^3 over 100 seeded random subsets of "
      "min(N_real, N_synthetic, 1000) slices; mean and standard deviation over subsets; can be slightly "

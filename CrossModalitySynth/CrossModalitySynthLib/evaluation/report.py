@@ -171,13 +171,13 @@ def _section_distribution(r: EvaluationResult) -> str:
     for plane, v in d["planes"].items():
         rows.append([_e(plane), str(v["n_real"]), str(v["n_synth"]), fmt(v["fid"]),
                      fmt_pm(v["kid_mean"], v["kid_std"]),
-                     "yes" if v["biased_small_n"] else "no"])
+                     "{} ({})".format("yes" if v["biased_small_n"] else "no", _e(v["fid_method"]))])
     if len(d["planes"]) > 1:
         rows.append(["<b>mean (2.5D)</b>", "", "", "<b>{}</b>".format(fmt(d["fid"])), "<b>{}</b>".format(fmt(d["kid"])), ""])
     return ("<h2>Distribution metrics (unpaired, over slices)</h2>"
             '<p class="note">Per-slice features: <code>{}</code> ({}-d). FID and KID in feature units squared '
             "(lower is better); they depend on N and on the feature extractor.</p>".format(_e(d["extractor"]), d["dim"])
-            + _table(["plane", "N real slices", "N synthetic slices", "FID", "KID (mean &plusmn; SD)", "N &lt; dim"], rows))
+            + _table(["plane", "N real slices", "N synthetic slices", "FID", "KID (mean &plusmn; SD)", "N &le; dim (FID method)"], rows))
 
 
 def _section_histogram(r: EvaluationResult) -> str:

@@ -550,12 +550,14 @@ def evaluate(inputs: EvaluationInputs, settings: Optional[EvaluationSettings] = 
             fid = fid_from_features(fr, fs)
             kid = kid_from_features(fr, fs, settings.kid_subsets, settings.kid_subset_size, settings.seed)
             planes[plane] = {"fid": fid.fid, "kid_mean": kid.mean, "kid_std": kid.std, "kid_subset_size": kid.subset_size,
-                             "n_real": fid.n_real, "n_synth": fid.n_synth, "biased_small_n": fid.biased_small_n}
+                             "n_real": fid.n_real, "n_synth": fid.n_synth, "biased_small_n": fid.biased_small_n,
+                             "fid_method": fid.method}
             if fid.biased_small_n:
                 notes.append(
-                    "FID ({}): N = {} real and {} synthetic slices < feature dimension {}: the covariances are "
-                    "singular and FID is biased upwards; compare FIDs only at equal N.".format(
-                        plane, fid.n_real, fid.n_synth, fid.dim))
+                    "FID ({}): N = {} real and {} synthetic slices, not more than the feature dimension {}: the "
+                    "covariances are singular, so FID was computed by the eigenvalue method (eigh, exact for singular "
+                    "covariances) and is biased upwards; compare FIDs only at equal N and never with published "
+                    "values.".format(plane, fid.n_real, fid.n_synth, fid.dim))
             if kid.subset_size == min(fid.n_real, fid.n_synth) and kid.subset_size < settings.kid_subset_size:
                 whole_set_kid.append(plane)
         if whole_set_kid:

@@ -9,9 +9,18 @@ Features are ``(N, d)`` arrays, one row per image (slice); they come from a feat
   diagonals of both covariances and it is recomputed; an imaginary part is dropped if the
   diagonal's imaginary part is below 1e-3 (an error otherwise).
   ``method="eigh"`` instead uses ``Tr((S1 S2)^(1/2)) = sum sqrt(eig(S1^(1/2) S2 S1^(1/2)))``,
-  which is exact for singular covariances (N <= d).
+  which is exact for singular covariances (N <= d); eigenvalues below the rank tolerance
+  ``max * d * eps`` count as 0, so the round-off in place of the zero eigenvalues adds nothing.
+  ``method="auto"`` (the default of :func:`fid_from_features` and ``cmsynth evaluate``) uses
+  ``sqrtm`` when both sets have more samples than dimensions and ``eigh`` when either has
+  N <= d: a covariance of N samples has rank at most N - 1, so it is then singular, and
+  ``sqrtm`` of the singular product is unreliable: its imaginary part grows with the feature
+  values and passes the absolute tolerance (pytorch-fid raises there), and on 2048-d features
+  it is slow, while ``eigh`` is exact for a singular positive semi-definite covariance.
+  Should ``sqrtm`` still fail with N > d (an ill-conditioned covariance), ``auto`` falls back to
+  ``eigh`` with a warning. The method used is recorded in :class:`FIDResult`.
   FID is biased upwards for small N: the result reports N and a warning is issued when
-  N < d (the covariance is then singular).
+  N <= d (the covariance is then singular).
 - KID = unbiased MMD^2 with the polynomial kernel ``k(x, y) = (x.y / d + 1)^3``, averaged over
   ``n_subsets`` (100) random subsets of ``subset_size = min(N_real, N_synth, 1000)`` rows drawn
   without replacement from each set (seeded); mean and standard deviation over subsets. It can
@@ -43,6 +52,19 @@ def feature_statistics(features) -> Tuple[np.ndarray, np.ndarray]:
     """Mean (d,) and covariance (d, d) with ``N - 1`` normalisation, float64."""
     f = _features(features, "given")
     return f.mean(axis=0), np.atleast_2d(np.cov(f, rowvar=False, ddof=1))
+
+
+def _rank_clip(w: np.ndarray) -> np.ndarray:
+    """Eigenvalues below the rank tolerance ``max(w) * len(w) * eps`` (numpy's matrix_rank) set to 0.
+
+    A singular covariance has round-off eigenvalues of either sign in place of its zeros; their
+    square roots would add up (about 3e-8 of the FID for 2048-d features of a few slices)."""
+    tol = float(np.max(w, initial=0.0)) * w.size * np.finfo(np.float64).eps
+    return np.where(w > tol, w, 0.0)
+
+
+class _SqrtmFailed(ValueError):
+    """The matrix square root has a large imaginary part (pytorch-fid raises here too)."""
 
 
 def frechet_distance(
@@ -87,7 +109,7 @@ def frechet_distance(
                 covmean = linalg.sqrtm((sigma1 + offset).dot(sigma2 + offset))
         if np.iscomplexobj(covmean):
             if not np.allclose(np.diagonal(covmean).imag, 0, atol=1e-3):
-                raise ValueError(
+                raise _SqrtmFailed(
                     "FID: imaginary component {:.3g} in the matrix square root.".format(
                         float(np.max(np.abs(covmean.imag)))
                     )
@@ -96,10 +118,10 @@ def frechet_distance(
         tr_covmean = float(np.trace(covmean))
     elif method == "eigh":
         w1, v1 = np.linalg.eigh(sigma1)
-        root1 = (v1 * np.sqrt(np.clip(w1, 0.0, None))) @ v1.T
+        root1 = (v1 * np.sqrt(_rank_clip(w1))) @ v1.T
         inner = root1 @ sigma2 @ root1
         inner = 0.5 * (inner + inner.T)
-        tr_covmean = float(np.sum(np.sqrt(np.clip(np.linalg.eigvalsh(inner), 0.0, None))))
+        tr_covmean = float(np.sum(np.sqrt(_rank_clip(np.linalg.eigvalsh(inner)))))
     else:
         raise ValueError('method must be "sqrtm" or "eigh", not {!r}'.format(method))
     return float(diff.dot(diff) + np.trace(sigma1) + np.trace(sigma2) - 2.0 * tr_covmean)
@@ -113,24 +135,34 @@ class FIDResult:
     n_real: int
     n_synth: int
     dim: int
-    method: str
-    biased_small_n: bool  #: True when min(N) < d (singular covariance; FID strongly biased)
+    method: str  #: the method used: "sqrtm" or "eigh" (never "auto")
+    biased_small_n: bool  #: True when min(N) <= d (singular covariance; FID strongly biased)
 
     def __float__(self) -> float:
         return self.fid
 
 
-def fid_from_features(real, synth, eps: float = 1e-6, method: str = "sqrtm") -> FIDResult:
-    """FID between two feature sets ``(N1, d)`` and ``(N2, d)``; warns when N < d."""
+FID_METHODS = ("auto", "sqrtm", "eigh")
+
+
+def fid_from_features(real, synth, eps: float = 1e-6, method: str = "auto") -> FIDResult:
+    """FID between two feature sets ``(N1, d)`` and ``(N2, d)``; warns when N <= d.
+
+    ``method``: ``"auto"`` (``sqrtm`` when both N > d, else ``eigh``; see the module text),
+    ``"sqrtm"`` or ``"eigh"``.
+    """
+    if method not in FID_METHODS:
+        raise ValueError("method must be one of {}, not {!r}".format(", ".join(FID_METHODS), method))
     a = _features(real, "real")
     b = _features(synth, "synthetic")
     if a.shape[1] != b.shape[1]:
         raise InputError("The feature sets differ in dimension: {} vs {}.".format(a.shape[1], b.shape[1]))
     d = a.shape[1]
-    small = min(a.shape[0], b.shape[0]) < d
+    small = min(a.shape[0], b.shape[0]) <= d
+    used = ("eigh" if small else "sqrtm") if method == "auto" else method
     if small:
         warnings.warn(
-            "FID from N = {} real and {} synthetic samples of dimension {}: N < d, the covariance is "
+            "FID from N = {} real and {} synthetic samples of dimension {}: N <= d, the covariance is "
             "singular and FID is strongly biased; report N and compare only at equal N.".format(
                 a.shape[0], b.shape[0], d
             ),
@@ -139,8 +171,20 @@ def fid_from_features(real, synth, eps: float = 1e-6, method: str = "sqrtm") -> 
         )
     mu1, s1 = a.mean(axis=0), np.atleast_2d(np.cov(a, rowvar=False, ddof=1))
     mu2, s2 = b.mean(axis=0), np.atleast_2d(np.cov(b, rowvar=False, ddof=1))
-    value = frechet_distance(mu1, s1, mu2, s2, eps=eps, method=method)
-    return FIDResult(value, int(a.shape[0]), int(b.shape[0]), int(d), method, bool(small))
+    try:
+        value = frechet_distance(mu1, s1, mu2, s2, eps=eps, method=used)
+    except _SqrtmFailed as exc:
+        if method != "auto":
+            raise
+        warnings.warn(
+            "FID: the matrix square root of the covariance product failed ({}); FID was computed by the "
+            "eigenvalue method (eigh) instead.".format(exc),
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        used = "eigh"
+        value = frechet_distance(mu1, s1, mu2, s2, eps=eps, method=used)
+    return FIDResult(value, int(a.shape[0]), int(b.shape[0]), int(d), used, bool(small))
 
 
 @dataclass(frozen=True)
@@ -246,7 +290,7 @@ def distribution_metrics(
     kid_subsets: int = 100,
     kid_subset_size: int = 1000,
     seed: int = 0,
-    fid_method: str = "sqrtm",
+    fid_method: str = "auto",
 ) -> DistributionReport:
     """FID/KID between the slices of real and synthetic volumes, per plane and averaged.
 
