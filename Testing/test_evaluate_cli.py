@@ -417,7 +417,9 @@ def test_inception_fid_of_fewer_slices_than_features(tmp_path, fid_weights):
         f_real = np.concatenate([ex(extract_slices(sitk.ReadImage(p))) for p in real])
         f_synth = np.concatenate([ex(extract_slices(sitk.ReadImage(p))) for p in synth])
     assert f_real.shape == (8, 2048) and f_real.mean() > FEATURE_SCALE / 100  # the large features of the docstring
-    assert axial["fid"] == pytest.approx(fid_by_nuclear_norm(f_real, f_synth), rel=1e-6)
+    # rel 1e-4, not tighter: the float32 features here and in the subprocess come from different
+    # thread counts, whose summation orders differ by rounding (seen: 2.7e-6 relative in the FID)
+    assert axial["fid"] == pytest.approx(fid_by_nuclear_norm(f_real, f_synth), rel=1e-4)
     with open(os.path.join(out, "report.html"), encoding="utf-8") as f:
         html = f.read()
     assert "N &le; dim (FID method)" in html and "yes (eigh)" in html

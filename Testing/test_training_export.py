@@ -143,3 +143,20 @@ def test_export_errors(tmp_path, capsys):
     code = main(["export", str(tmp_path / "missing.pt"), "--out", str(tmp_path / "b")])
     err = capsys.readouterr().err
     assert code == 1 and "Checkpoint" in err and "not found" in err
+
+
+def test_export_overwrite_replaces_only_a_bundle(tmp_path, cyclegan_run):
+    """The overwrite rule of every command: --overwrite replaces a bundle folder, but a folder
+    holding anything else is refused before any work, and the file stays."""
+    from training.export import export_checkpoint
+
+    out = tmp_path / "b"
+    export_checkpoint(cyclegan_run.checkpoint, str(out), onnx=False)
+    first = os.stat(out).st_ino
+    export_checkpoint(cyclegan_run.checkpoint, str(out), onnx=False, overwrite=True)  # a bundle: replaced
+    assert os.stat(out).st_ino != first  # a new folder, swapped in
+    (out / "note.txt").write_text("mine")
+    with pytest.raises(OutputError, match=r"holds files that python -m training export does not write \(note.txt\)"):
+        export_checkpoint(cyclegan_run.checkpoint, str(out), onnx=False, overwrite=True)
+    assert (out / "note.txt").read_text() == "mine" and (out / "weights.pt").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b"]  # no staging folder left

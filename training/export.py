@@ -25,8 +25,6 @@ or, with ``--network B``, the reverse generator; the U-Net for ``unet`` runs.
 """
 
 import os
-import shutil
-import tempfile
 import time
 from typing import Any, Dict, List, Optional, Sequence
 
@@ -34,7 +32,8 @@ import numpy as np
 import torch
 
 from CrossModalitySynthLib.errors import ConfigError, OutputError
-from CrossModalitySynthLib.io import replace_folder
+from CrossModalitySynthLib.io import atomic_folder
+from CrossModalitySynthLib.io.writer import check_folder_replaceable
 from CrossModalitySynthLib.networks import build_network, export_onnx
 from CrossModalitySynthLib.registry import write_bundle_spec
 
@@ -45,6 +44,9 @@ from .trainer import task_class
 
 ONNX_TOLERANCE = 1e-3
 
+
+#: every file a bundle folder holds: --overwrite replaces a folder holding nothing else
+BUNDLE_FILES = ("spec.json", "weights.pt", "model.onnx")
 
 def _paper_width_note(cfg) -> str:
     m = cfg.model
@@ -214,6 +216,7 @@ def export_checkpoint(
     out = os.path.abspath(out)
     if os.path.exists(out) and not overwrite:
         raise OutputError("{} already exists; choose another --out or pass --overwrite.".format(out))
+    check_folder_replaceable(out, overwrite, BUNDLE_FILES, "python -m training export")
     parent = os.path.dirname(out)
     if not os.path.isdir(parent):
         raise OutputError("Output folder {} does not exist; create it first.".format(parent))
@@ -274,8 +277,7 @@ def export_checkpoint(
 
     spec["training_range"] = measure_training_range(spec)  # compared with every input at run time
 
-    tmp = tempfile.mkdtemp(prefix=".{}.tmp-".format(os.path.basename(out)), dir=parent)
-    try:
+    with atomic_folder(out, overwrite, BUNDLE_FILES, "python -m training export", check=False) as tmp:
         torch.save(net.state_dict(), os.path.join(tmp, "weights.pt"))
         if onnx:
             onnx_path = os.path.join(tmp, "model.onnx")
@@ -302,10 +304,6 @@ def export_checkpoint(
             if spec["direction"] == "MR->CT":
                 spec["metrics"]["bf16_gate"] = measure_gate(tmp, eval_root, cases)
             write_bundle_spec(tmp, spec)
-        replace_folder(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out
 
 

@@ -10,7 +10,6 @@ import csv
 import json
 import math
 import os
-import shutil
 import tempfile
 from typing import List
 
@@ -18,7 +17,7 @@ import numpy as np
 
 from .. import __version__
 from ..errors import OutputError
-from ..io import replace_folder
+from ..io import atomic_folder
 from ..io.writer import check_folder_replaceable
 from .plots import make_plots
 from .report import render_report
@@ -100,9 +99,7 @@ def _write_csv(rows: List[dict], path: str) -> None:
 def write_outputs(result: EvaluationResult, out_dir: str, overwrite: bool = False, command: str = "") -> str:
     """Write metrics.json, per_case.csv, plots/ and report.html into ``out_dir``, atomically."""
     out_dir = check_output_dir(out_dir, overwrite)
-    parent, name = os.path.split(out_dir)
-    tmp = tempfile.mkdtemp(prefix=".{}.tmp-".format(name), dir=parent)
-    try:
+    with atomic_folder(out_dir, overwrite, OUTPUTS, "cmsynth evaluate", check=False) as tmp:
         plot_dir = os.path.join(tmp, "plots")
         figures = make_plots(result, plot_dir)
         doc = result.as_dict()
@@ -114,9 +111,5 @@ def write_outputs(result: EvaluationResult, out_dir: str, overwrite: bool = Fals
         _write_csv(per_case_table(result), os.path.join(tmp, "per_case.csv"))
         with open(os.path.join(tmp, "report.html"), "w", encoding="utf-8") as f:
             f.write(render_report(result, figures, plot_dir))
-        replace_folder(tmp, out_dir, ours=OUTPUTS, command="cmsynth evaluate")
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out_dir
 

@@ -5,7 +5,7 @@
 
 from .formats import SUPPORTED_READ, SUPPORTED_WRITE, format_of
 from .reader import read_volume, read_label_volume, describe_volume
-from .writer import write_volume, atomic_output, check_output_path, replace_folder
+from .writer import write_volume, atomic_folder, atomic_output, check_output_path, replace_folder
 
 __all__ = [
     "SUPPORTED_READ",
@@ -15,6 +15,7 @@ __all__ = [
     "read_label_volume",
     "describe_volume",
     "write_volume",
+    "atomic_folder",
     "atomic_output",
     "check_output_path",
     "replace_folder",

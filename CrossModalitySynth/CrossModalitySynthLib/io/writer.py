@@ -151,6 +151,37 @@ def replace_folder(tmp: str, folder: str, ours: Optional[Sequence[str]] = None, 
     return folder
 
 
+@contextlib.contextmanager
+def atomic_folder(folder: str, overwrite: bool, ours: Sequence[str], command: str, check: bool = True,
+                  prefix: Optional[str] = None) -> Iterator[str]:
+    """Write a folder atomically: yield an empty staging folder beside ``folder``; when the block
+    ends without an error it replaces ``folder`` (:func:`replace_folder`: the old folder is kept
+    until the new one is complete and renamed in, and the overwrite rule is checked again just
+    before the swap); after an error, a cancel or a full disk the staging folder is removed and
+    ``folder`` is as it was.
+
+    ``ours`` are the patterns of the files the command writes, ``command`` its name for the
+    messages (:data:`OVERWRITE_RULE`); ``check=False`` when the caller has checked the rule itself.
+    """
+    if check:
+        check_folder_replaceable(folder, overwrite, ours, command)
+    parent = os.path.dirname(os.path.abspath(folder))
+    try:
+        with disk_errors(folder):
+            tmp = tempfile.mkdtemp(prefix=prefix or ".{}.tmp-".format(os.path.basename(os.path.abspath(folder))), dir=parent)
+    except OutputError:
+        raise
+    except OSError as exc:
+        raise OutputError(f"Cannot write in {parent} ({exc.strerror}); choose a writable location.") from None
+    try:
+        with disk_errors(folder):
+            yield tmp
+        replace_folder(tmp, folder, ours=ours, command=command)
+    finally:
+        if os.path.isdir(tmp):
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
 def write_volume(image: sitk.Image, path: str, overwrite: bool = False, compress: bool = True) -> str:
     """Write ``image`` to ``path`` (format from the suffix), atomically. Returns the path.
 

@@ -8,13 +8,10 @@ old folder is replaced only after the new one is complete.
 
 import json
 import os
-import shutil
-import tempfile
 from typing import Callable, List, Optional
 
 from ..errors import OutputError
-from ..io import replace_folder, write_volume
-from ..io.verify import disk_errors
+from ..io import atomic_folder, write_volume
 from ..io.writer import check_folder_replaceable
 from .case import FILES, PhantomCase, make_case
 
@@ -30,30 +27,20 @@ def case_name(index: int) -> str:
 def write_case(case: PhantomCase, folder: str, overwrite: bool = False) -> str:
     """Write ``case`` to ``folder`` (its parent must exist), atomically. Returns the folder."""
     folder = os.path.abspath(os.fspath(folder))
-    parent, name = os.path.split(folder)
+    parent = os.path.dirname(folder)
     if not os.path.isdir(parent):
         raise OutputError(f"Output folder {parent} does not exist; create it first.")
     if os.path.exists(folder) and not overwrite:
         raise OutputError(f"{folder} already exists; choose another output folder or pass --overwrite.")
-    check_folder_replaceable(folder, overwrite, CASE_FILES, "cmsynth phantom")
-    try:
-        tmp = tempfile.mkdtemp(prefix=f".{name}.tmp-", dir=parent)
-    except OSError as exc:
-        raise OutputError(f"Cannot write in {parent} ({exc.strerror}); choose a writable output folder.") from None
-    try:
-        with disk_errors(folder):
-            for fname, image in case.images.items():
-                write_volume(image, os.path.join(tmp, fname))
-            with open(os.path.join(tmp, "case.json"), "w", encoding="utf-8") as f:
-                json.dump(case.meta, f, indent=1, sort_keys=True)
-                f.write("\n")
+    with atomic_folder(folder, overwrite, CASE_FILES, "cmsynth phantom") as tmp:
+        for fname, image in case.images.items():
+            write_volume(image, os.path.join(tmp, fname))
+        with open(os.path.join(tmp, "case.json"), "w", encoding="utf-8") as f:
+            json.dump(case.meta, f, indent=1, sort_keys=True)
+            f.write("\n")
         # temporary files and folders are private; a case is ordinary data (rw-r--r--, rwxr-xr-x)
         for fname in os.listdir(tmp):
             os.chmod(os.path.join(tmp, fname), 0o644)
-        replace_folder(tmp, folder, ours=CASE_FILES, command="cmsynth phantom")
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return folder
 
 

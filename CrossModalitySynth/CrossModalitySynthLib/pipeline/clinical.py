@@ -12,8 +12,6 @@ Outputs (names fixed so batch runs and the Slicer module can find them)::
 
 import json
 import os
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
@@ -26,11 +24,10 @@ from ..errors import ConfigError, InputError, OutputError
 from ..geometry import Grid, same_grid
 from ..inference import CancelToken, LoadedModel, segment, synthesize
 from ..inference.progress import ProgressCallback
-from ..io import read_volume, replace_folder, write_volume
+from ..io import atomic_folder, read_volume, write_volume
 from ..io.writer import check_folder_replaceable
 from ..io.segnrrd import write_seg_nrrd
 from ..io.guard import refuse_input_as_output
-from ..io.verify import disk_errors
 from ..preprocess.modality import modality_mismatch
 from .overlay import save_overlays
 
@@ -116,19 +113,11 @@ def run_case(
     if cancel:
         cancel.check()
 
-    parent = os.path.dirname(os.path.abspath(out_dir))
-    with disk_errors(out_dir):
-        staging = tempfile.mkdtemp(prefix=".cmsynth-run-", dir=parent)
-    try:
-        with disk_errors(out_dir):
-            summary = _write_outputs(staging, case, synth, seg, res, seg_res, images, reference, overlays,
-                                     progress, t_start, stages)
+    with atomic_folder(out_dir, overwrite, OUTPUTS, "cmsynth run", check=False, prefix=".cmsynth-run-") as staging:
+        summary = _write_outputs(staging, case, synth, seg, res, seg_res, images, reference, overlays,
+                                 progress, t_start, stages)
         if cancel:
             cancel.check()
-        replace_folder(staging, out_dir, ours=OUTPUTS, command="cmsynth run")
-    finally:
-        if os.path.isdir(staging):
-            shutil.rmtree(staging, ignore_errors=True)
     if progress:
         progress("write", 2, 2)
     return summary

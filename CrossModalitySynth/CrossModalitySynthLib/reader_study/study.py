@@ -25,7 +25,7 @@ import tempfile
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from ..errors import ConfigError, InputError, OutputError
-from ..io import read_volume, write_volume
+from ..io import atomic_folder, read_volume, write_volume
 from .design import PLANES, StudyPlan, SourceImage, make_plan
 from .prepare import PrepareSettings, SourcePreparer
 
@@ -247,67 +247,65 @@ def create_study(
     study_id = "rs_" + secrets.token_hex(8)
     created = utc_now()
 
-    tmp = tempfile.mkdtemp(prefix="." + os.path.basename(out) + ".tmp-", dir=parent)
     key_written = False
     try:
-        for sub in (IMAGES_DIR, SESSIONS_DIR, ANSWERS_DIR):
-            os.makedirs(os.path.join(tmp, sub))
-        key_images = _write_images(plan, used, names, settings, os.path.join(tmp, IMAGES_DIR), progress)
-        study = {
-            "format": STUDY_FORMAT,
-            "format_version": FORMAT_VERSION,
-            "study_id": study_id,
-            "created": created,
-            "mode": settings.mode,
-            "planes": planes if settings.mode == "slices" else [],
-            "window": {"width": width, "level": level},
-            "allow_window_change": bool(allow_window_change),
-            "allow_back": bool(allow_back),
-            "trials_per_reader": int(trials_per_reader),
-            "readers": list(reader_ids),
-            "answers": ["real", "synthetic"],
-            "confidence": {"min": 1, "max": 5, "meaning": "1 = guessing ... 5 = certain"},
-            "instructions": INSTRUCTIONS,
-            "image_format": settings.file_format,
-            "preparation": settings.to_dict(),
-        }
-        write_json_atomic(os.path.join(tmp, STUDY_FILE), study)
-        for rid, trials in plan.readers.items():
-            session = {
+        with atomic_folder(out, False, (), "cmsynth reader-study create", check=False) as tmp:
+            for sub in (IMAGES_DIR, SESSIONS_DIR, ANSWERS_DIR):
+                os.makedirs(os.path.join(tmp, sub))
+            key_images = _write_images(plan, used, names, settings, os.path.join(tmp, IMAGES_DIR), progress)
+            study = {
+                "format": STUDY_FORMAT,
+                "format_version": FORMAT_VERSION,
                 "study_id": study_id,
-                "reader_id": rid,
-                "trials": [
-                    {
-                        "index": i,
-                        "image_id": names[p],
-                        "file": IMAGES_DIR + "/" + names[p] + settings.suffix,
-                        "plane": plan.pool[p].plane,
-                    }
-                    for i, p in enumerate(trials, start=1)
-                ],
+                "created": created,
+                "mode": settings.mode,
+                "planes": planes if settings.mode == "slices" else [],
+                "window": {"width": width, "level": level},
+                "allow_window_change": bool(allow_window_change),
+                "allow_back": bool(allow_back),
+                "trials_per_reader": int(trials_per_reader),
+                "readers": list(reader_ids),
+                "answers": ["real", "synthetic"],
+                "confidence": {"min": 1, "max": 5, "meaning": "1 = guessing ... 5 = certain"},
+                "instructions": INSTRUCTIONS,
+                "image_format": settings.file_format,
+                "preparation": settings.to_dict(),
             }
-            write_json_atomic(os.path.join(tmp, SESSIONS_DIR, rid + ".json"), session)
-        key = {
-            "format": KEY_FORMAT,
-            "format_version": FORMAT_VERSION,
-            "notice": "Answer key of a blind reader study: keep it away from the readers.",
-            "study_id": study_id,
-            "study_folder": out,
-            "created": created,
-            "seed": int(seed),
-            "real_fraction": float(real_fraction),
-            "design": design,
-            "max_per_patient": int(max_per_patient),
-            "slices_per_volume": int(slices_per_volume),
-            "images": key_images,
-            "readers": {rid: [names[p] for p in trials] for rid, trials in plan.readers.items()},
-        }
-        _make_readable(tmp)
-        write_json_atomic(key_path, key)  # private to its owner (0600), like every temporary file
-        key_written = True
-        os.rename(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+            write_json_atomic(os.path.join(tmp, STUDY_FILE), study)
+            for rid, trials in plan.readers.items():
+                session = {
+                    "study_id": study_id,
+                    "reader_id": rid,
+                    "trials": [
+                        {
+                            "index": i,
+                            "image_id": names[p],
+                            "file": IMAGES_DIR + "/" + names[p] + settings.suffix,
+                            "plane": plan.pool[p].plane,
+                        }
+                        for i, p in enumerate(trials, start=1)
+                    ],
+                }
+                write_json_atomic(os.path.join(tmp, SESSIONS_DIR, rid + ".json"), session)
+            key = {
+                "format": KEY_FORMAT,
+                "format_version": FORMAT_VERSION,
+                "notice": "Answer key of a blind reader study: keep it away from the readers.",
+                "study_id": study_id,
+                "study_folder": out,
+                "created": created,
+                "seed": int(seed),
+                "real_fraction": float(real_fraction),
+                "design": design,
+                "max_per_patient": int(max_per_patient),
+                "slices_per_volume": int(slices_per_volume),
+                "images": key_images,
+                "readers": {rid: [names[p] for p in trials] for rid, trials in plan.readers.items()},
+            }
+            _make_readable(tmp)
+            write_json_atomic(key_path, key)  # private to its owner (0600), like every temporary file
+            key_written = True
+    except BaseException:  # the study folder was not made: its key goes too
         if key_written and os.path.exists(key_path):
             os.remove(key_path)
         raise
