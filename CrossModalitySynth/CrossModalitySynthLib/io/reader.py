@@ -7,17 +7,10 @@ import numpy as np
 import SimpleITK as sitk
 
 from ..errors import InputError
+from .dicom import read_dicom_file, read_dicom_series
+from .dicom.headers import has_dicm_marker
 from .formats import format_of
 from .nifti_check import check_nifti_complete
-
-
-def _looks_like_dicom_file(path: str) -> bool:
-    try:
-        with open(path, "rb") as f:
-            head = f.read(132)
-    except OSError:
-        return False
-    return len(head) == 132 and head[128:132] == b"DICM"
 
 
 def _check_exists(path: str) -> None:
@@ -46,12 +39,8 @@ def read_volume(path: str, series: Optional[str] = None) -> sitk.Image:
     _check_exists(path)
     fmt = format_of(path)
     if os.path.isdir(path):
-        from .dicom import read_dicom_series
-
         return read_dicom_series(path, series=series)
-    if fmt == "DICOM" or (fmt is None and _looks_like_dicom_file(path)):
-        from .dicom import read_dicom_file
-
+    if fmt == "DICOM" or (fmt is None and has_dicm_marker(path)):
         return read_dicom_file(path)
     if fmt is None:
         raise InputError(

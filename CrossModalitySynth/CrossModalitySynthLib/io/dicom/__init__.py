@@ -64,7 +64,7 @@ import SimpleITK as sitk
 
 from ...errors import InputError
 from .assemble import _assemble, _load_file
-from .headers import _has_dicm_marker, _scan_file, _scan_folder
+from .headers import _scan_file, _scan_folder, has_dicm_marker
 from .series import _group_series, _select_series, _series_info
 from .types import _DICOM_SUFFIXES, DicomVolume, DicomWarning, _Slice
 
@@ -161,7 +161,7 @@ def load_dicom_files(paths: Sequence[str], what: Optional[str] = None) -> DicomV
         if not os.path.isfile(p):
             raise InputError(f"No such file: {p}. Check the path and try again.")
         if _scan_file(p) is None:  # classifies the file and checks its header and pixel extent
-            if not _has_dicm_marker(p) and not p.lower().endswith(_DICOM_SUFFIXES):
+            if not has_dicm_marker(p) and not p.lower().endswith(_DICOM_SUFFIXES):
                 raise InputError(f"{p} is not a DICOM file (no DICM marker); remove it from the list or folder.")
             raise InputError(f"{p} is a DICOM file without an image (e.g. a report or structure set); remove it.")
         file_slices, ds = _load_file(p)
@@ -222,7 +222,7 @@ def read_dicom_file(path: str) -> sitk.Image:
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise InputError(f"No such file: {path}. Check the path and try again.")
-    if not _has_dicm_marker(path) and not path.lower().endswith(_DICOM_SUFFIXES):
+    if not has_dicm_marker(path) and not path.lower().endswith(_DICOM_SUFFIXES):
         raise InputError(f"{path} is not a DICOM file (no DICM marker); check the file or its export.")
     header = _scan_file(path)
     if header is None:

@@ -16,7 +16,8 @@ def _corrupt(path: str, reason: str) -> InputError:
     )
 
 
-def _has_dicm_marker(path: str) -> bool:
+def has_dicm_marker(path: str) -> bool:
+    """True when ``path`` is a readable file with the DICOM Part-10 "DICM" marker at byte 128."""
     try:
         with open(path, "rb") as f:
             head = f.read(132)
@@ -101,7 +102,7 @@ def _sop_class_of(ds, path: str) -> str:
 
 
 def _scan_file_inner(path: str) -> Optional[_Header]:
-    marker = _has_dicm_marker(path)
+    marker = has_dicm_marker(path)
     named_dicom = path.lower().endswith(_DICOM_SUFFIXES)
     if not marker and not named_dicom:
         return None

@@ -6,12 +6,12 @@ import numpy as np
 import SimpleITK as sitk
 
 from ...errors import InputError
-from .headers import _QuietPydicom, _corrupt, _dcmread, _expected_pixel_bytes, _has_dicm_marker
+from .headers import _QuietPydicom, _corrupt, _dcmread, _expected_pixel_bytes, has_dicm_marker
 
 
 def _read_dataset(path: str):
     try:
-        ds = _dcmread(path, force=not _has_dicm_marker(path))
+        ds = _dcmread(path, force=not has_dicm_marker(path))
     except Exception as exc:
         raise _corrupt(path, f"{type(exc).__name__}: {str(exc)[:120]}") from None
     for key in ("Rows", "Columns", "BitsAllocated"):
