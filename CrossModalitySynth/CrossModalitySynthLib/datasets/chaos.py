@@ -51,6 +51,7 @@ import SimpleITK as sitk
 from .. import labels as L
 from ..errors import InputError
 from ..io.dicom import DicomVolume, load_dicom_files
+from ..preprocess.modality import normalise_modality
 from ._common import DatasetWarning, list_files, natural_key, natural_sorted, require_dir
 
 __all__ = [
@@ -159,15 +160,6 @@ def _split_dir(root: str, split: str) -> str:
     )
 
 
-def _modality(modality: str) -> str:
-    m = str(modality).upper()
-    if m in ("CT",):
-        return "CT"
-    if m in ("MR", "MRI"):
-        return "MR"
-    raise InputError(f"Unknown CHAOS modality '{modality}'; use 'CT' or 'MR'.")
-
-
 def _sequence(sequence: str) -> str:
     key = str(sequence).replace("-", "_").lower()
     if sequence in MR_SEQUENCES:
@@ -189,7 +181,7 @@ def list_cases(root: str, modality: str, split: str = "train") -> List[str]:
     Raises:
         InputError: the data set root, the split folder or the modality folder is missing.
     """
-    mod = _modality(modality)
+    mod = normalise_modality(modality, InputError, "CHAOS modality")
     split_dir = _split_dir(root, split)
     mod_dir = require_dir(os.path.join(split_dir, mod), f"CHAOS {mod} cases as {split_dir}/{mod}/<id>/")
     ids = [n for n in os.listdir(mod_dir) if not n.startswith(".") and _is_case_dir(os.path.join(mod_dir, n), mod)]
@@ -239,7 +231,7 @@ def load_mr(root: str, case_id, sequence: str, split: str = "train", label_order
 def load_case(root: str, modality: str, case_id, sequence: Optional[str] = None, split: str = "train",
               label_order: str = "auto") -> ChaosCase:
     """``load_ct`` or ``load_mr`` by modality (``sequence`` is required for MR)."""
-    mod = _modality(modality)
+    mod = normalise_modality(modality, InputError, "CHAOS modality")
     if mod == "CT":
         return load_ct(root, case_id, split=split, label_order=label_order)
     if sequence is None:

@@ -23,13 +23,15 @@ class ModalityGuess(NamedTuple):
     reason: str
 
 
-def _normalise_name(modality: str) -> str:
+def normalise_modality(modality: str, error=ValueError, what: str = "modality") -> str:
+    """``"MR"`` for "MR" or "MRI", ``"CT"`` for "CT" (any case, spaces around ignored); anything
+    else raises ``error`` (an exception class) with the sentence "Unknown {what} ...; use 'CT' or 'MR'."."""
     m = str(modality).strip().upper()
     if m in ("MR", "MRI"):
         return "MR"
     if m == "CT":
         return "CT"
-    raise ValueError(f"unknown modality {modality!r}; use 'CT' or 'MR'")
+    raise error(f"Unknown {what} {modality!r}; use 'CT' or 'MR'.")
 
 
 def guess_modality(image) -> ModalityGuess:
@@ -68,7 +70,7 @@ def guess_modality(image) -> ModalityGuess:
 
 def article_name(modality: str) -> str:
     """``"a CT"`` or ``"an MRI"`` for "CT" / "MR" ("MRI")."""
-    return "a CT" if _normalise_name(modality) == "CT" else "an MRI"
+    return "a CT" if normalise_modality(modality) == "CT" else "an MRI"
 
 
 def modality_mismatch(image, expected: str) -> Optional[ModalityGuess]:
@@ -76,7 +78,7 @@ def modality_mismatch(image, expected: str) -> Optional[ModalityGuess]:
     modality; ``None`` when it matches or the guess is unknown. The one rule every modality check
     uses (model inputs in both directions, ``cmsynth run --reference-ct``, the real volumes of
     ``cmsynth evaluate``); each caller words its own sentence from ``reason``."""
-    exp = _normalise_name(expected)
+    exp = normalise_modality(expected)
     guess = guess_modality(image)
     if guess.modality == "unknown" or guess.modality == exp:
         return None

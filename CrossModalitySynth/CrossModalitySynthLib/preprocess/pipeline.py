@@ -28,7 +28,7 @@ from ..geometry import Grid
 from .checks import check_channels, check_distinct_channels, overlap_fraction, MIN_OVERLAP_FRACTION
 from .grids import grids_close, image_on_grid
 from .intensity import DEFAULT_CT_WINDOW, DEFAULT_MRI_PERCENTILES, IntensityScale, ct_scale, mr_scale
-from .modality import warn_if_modality_mismatch
+from .modality import normalise_modality, warn_if_modality_mismatch
 from .orientation import CANONICAL_ORIENTATION, OrientationChange, parse_orientation, plan_orientation
 from .padcrop import PadCrop, plan_pad_crop
 from .resample import IMAGE_INTERPOLATORS, LABEL_INTERPOLATORS, needs_resampling, resample_to_grid, resampled_grid
@@ -299,15 +299,6 @@ class Prepared:
         }
 
 
-def _modality_name(modality: str) -> str:
-    m = str(modality).strip().upper()
-    if m in ("MR", "MRI"):
-        return "MR"
-    if m == "CT":
-        return "CT"
-    raise ValueError(f"modality must be 'MR' or 'CT', got {modality!r}")
-
-
 def prepare(
     images: Union[sitk.Image, Sequence[sitk.Image]],
     spec: Optional[ModelGridSpec] = None,
@@ -330,7 +321,7 @@ def prepare(
         InputError: a bad volume, or channels that do not overlap.
     """
     spec = spec or ModelGridSpec()
-    modality = _modality_name(modality)
+    modality = normalise_modality(modality)
     if isinstance(images, sitk.Image):
         images = [images]
     images = list(images)
