@@ -6,6 +6,7 @@ import sys
 
 from ..errors import ConfigError, InputError
 from ..io.guard import refuse_input_as_output
+from ..progress import Progress
 from .overwrite_arg import add_overwrite_argument
 
 FEATURES = ("histspec", "randproj", "inception")
@@ -59,35 +60,8 @@ def register(sub) -> None:
     p.add_argument("--force", action="store_true",
                    help="evaluate even if a real volume looks like the other modality than the synthetic volumes "
                    "(e.g. an MRI given as the real CT); the finding becomes a warning")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (one is drawn on stderr only when it is a terminal)")
     p.set_defaults(func=run)
-
-
-class _Bar:
-    """tqdm progress bars on stderr, one per stage."""
-
-    def __init__(self, enabled: bool):
-        self.enabled = enabled
-        self.bar = None
-        self.stage = None
-
-    def __call__(self, stage: str, done: int, total: int) -> None:
-        if not self.enabled:
-            return
-        if stage != self.stage:
-            self.close()
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=total, desc=stage, unit="volume", file=sys.stderr, leave=False)
-            self.stage = stage
-        self.bar.n = done
-        self.bar.refresh()
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-            self.bar = None
-            self.stage = None
 
 
 def _check_fid_weights(path) -> None:
@@ -143,11 +117,8 @@ def run(args) -> int:
     inputs = collect_inputs(args.real, args.synthetic, args.paired, args.masks, args.labels, args.pred_labels)
     refuse_input_as_output(args.out, _input_files(inputs), folder_output=True)  # files a CSV names
     extractor = make_extractor(settings)
-    bar = _Bar(not args.no_progress)
-    try:
+    with Progress("none" if args.no_progress else "bar", unit="volume") as bar:
         result = evaluate(inputs, settings, progress=bar, extractor=extractor)
-    finally:
-        bar.close()
     from_shell = bool(sys.argv) and os.path.basename(sys.argv[0]) == "cmsynth"  # not when called in-process
     command = " ".join(shlex.quote(a) for a in ["cmsynth"] + sys.argv[1:]) if from_shell else ""
     out = write_outputs(result, args.out, overwrite=args.overwrite, command=command)

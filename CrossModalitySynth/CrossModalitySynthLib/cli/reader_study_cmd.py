@@ -8,6 +8,7 @@ terminal session for one reader), ``answer`` (record one answer, for scripts), `
 import sys
 
 from ..errors import ConfigError, InputError
+from ..progress import Progress
 from .overwrite_arg import add_overwrite_argument
 
 
@@ -135,42 +136,17 @@ def run_create(args) -> int:
             "compress better) and may hint at the answer; nrrd or nii give equal sizes.",
             file=sys.stderr,
         )
-    bar = _ProgressBar()
-    try:
+    with Progress(unit="image") as bar:
         study_dir, key_path = create_study(
             args.out, sources, readers, args.trials_per_reader, args.real_fraction, args.seed, settings,
             planes=args.planes, window=tuple(args.window), allow_window_change=args.allow_window_change,
-            allow_back=args.allow_back, slices_per_volume=args.slices_per_volume,
-            max_per_patient=args.max_per_patient, design=args.design, progress=bar,
+            allow_back=args.allow_back, slices_per_volume=args.slices_per_volume, max_per_patient=args.max_per_patient,
+            design=args.design, progress=lambda done, total: bar("preparing images", done, total),
         )
-    finally:
-        bar.close()
     print(f"study: {study_dir}")
     print(f"answer key: {key_path}")
     print("Give the readers the study folder only; keep the answer key away from them.")
     return 0
-
-
-class _ProgressBar:
-    """tqdm on stderr when available (and a terminal), otherwise silent."""
-
-    def __init__(self):
-        self._bar = None
-
-    def __call__(self, done: int, total: int) -> None:
-        if self._bar is None:
-            try:
-                from tqdm import tqdm
-            except ImportError:  # pragma: no cover
-                self._bar = False
-                return
-            self._bar = tqdm(total=total, desc="preparing images", unit="image", file=sys.stderr, disable=None)
-        if self._bar:
-            self._bar.update(done - self._bar.n)
-
-    def close(self) -> None:
-        if self._bar:
-            self._bar.close()
 
 
 # --------------------------------------------------------------------------- reader side

@@ -7,13 +7,13 @@ deleted and the error says so.
 import hashlib
 import http.client
 import os
-import sys
 import tempfile
 import urllib.error
 import urllib.request
 from typing import Callable, Optional
 
 from ..errors import CMSynthError
+from ..progress import Progress
 
 ProgressFn = Callable[[int, Optional[int]], None]  # (bytes so far, total or None)
 
@@ -40,13 +40,13 @@ def download(
         sha256: expected hex digest of the whole file.
         expected_size: bytes, when known (a shorter transfer is reported as truncated).
         progress: called with (bytes received, total bytes or None) after each chunk.
-        show_bar: draw a tqdm progress bar on stderr.
+        show_bar: draw a tqdm progress bar on stderr (when it is a terminal).
     """
     folder = os.path.dirname(os.path.abspath(dest))
     fd, tmp = tempfile.mkstemp(prefix=".download-", suffix=".part", dir=folder)
     digest = hashlib.sha256()
     received = 0
-    bar = None
+    bar = Progress("bar" if show_bar else "none", unit="B", unit_scale=True, leave=True)
     try:
         try:
             response = urllib.request.urlopen(url, timeout=timeout)
@@ -57,10 +57,6 @@ def download(
             fd = None
             header_len = response.headers.get("Content-Length") if hasattr(response, "headers") else None
             total = int(header_len) if header_len and header_len.isdigit() else expected_size
-            if show_bar:
-                from tqdm import tqdm
-
-                bar = tqdm(total=total, unit="B", unit_scale=True, desc=os.path.basename(dest), file=sys.stderr)
             while True:
                 try:
                     block = response.read(chunk)
@@ -74,8 +70,7 @@ def download(
                 out.write(block)
                 digest.update(block)
                 received += len(block)
-                if bar is not None:
-                    bar.update(len(block))
+                bar(os.path.basename(dest), received, total)
                 if progress is not None:
                     progress(received, total)
         for want in (total, expected_size):
@@ -92,8 +87,7 @@ def download(
         os.replace(tmp, dest)
         return dest
     finally:
-        if bar is not None:
-            bar.close()
+        bar.close()
         if fd is not None:
             os.close(fd)
         if os.path.exists(tmp):
