@@ -5,14 +5,14 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 DEMO   := demo_output
 
-.PHONY: demo test install browser clean
+.PHONY: demo test docs install browser clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip setuptools wheel
 	# torch first, pinned, so no dependency can pull the multi-GB CUDA build
 	$(PY) -m pip install --quiet -c constraints.txt torch==2.13.0
-	$(PY) -m pip install --quiet -c constraints.txt -e ".[test,train]"
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[test,train,docs]"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -29,6 +29,11 @@ browser:
 test: $(STAMP) browser
 	$(PY) -m pytest -q -n 2 Testing
 
+# The documentation site (MkDocs, Material theme) into site/; --strict: a broken link or anchor
+# fails the build. Testing/test_docs_build.py builds it in every test run (and so in CI).
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir site
+
 # The main job on the bundled demo models: a CHAOS-size phantom case (never seen in training),
 # synthetic CT + liver segmentation + overlays, scored against the phantom's true CT.
 DEMO_CASE := $(DEMO)/phantom/case_000
@@ -40,4 +45,4 @@ demo: $(STAMP)
 	@echo "Phantom input (MRI, true CT, labels): $(DEMO_CASE)"
 
 clean:
-	rm -rf $(VENV) $(DEMO) .pytest_cache
+	rm -rf $(VENV) $(DEMO) .pytest_cache site

@@ -1,10 +1,11 @@
-"""Every shell example in the README runs as printed.
+"""Every shell example in the README and the documentation runs as printed.
 
-The README's fenced ``bash`` blocks are examples: this test extracts them and runs them, in the
-order given, in a temporary copy of the checkout (what a user has after cloning), with the
-checkout's ``.venv`` on PATH, as a user who followed the set-up does. A command block that is
-not ``bash`` must be a synopsis, with placeholders (``DIR``, ``ID``, ``[--option]``), so that no
-runnable-looking example escapes the test.
+The fenced ``bash`` blocks of README.md and of the docs pages (in the order of the site's
+navigation, mkdocs.yml) are examples: this test extracts them and runs them, in that order, in a
+temporary copy of the checkout (what a user has after cloning), with the checkout's ``.venv`` on
+PATH, as a user who followed the set-up does. A command block that is not ``bash`` must be a
+synopsis, with placeholders (``DIR``, ``ID``, ``[--option]``), so that no runnable-looking example
+escapes the test.
 
 ``make test`` is the one line not run here: it is what CI runs, and this test is part of it.
 """
@@ -19,6 +20,28 @@ import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 README = os.path.join(REPO, "README.md")
+
+
+def doc_pages():
+    """README.md, then the docs pages in the order of mkdocs.yml's nav."""
+    import yaml
+
+    with open(os.path.join(REPO, "mkdocs.yml"), encoding="utf-8") as f:
+        nav = yaml.safe_load(f)["nav"]
+    pages = []
+
+    def walk(item):
+        if isinstance(item, str):
+            pages.append(item)
+        elif isinstance(item, list):
+            for x in item:
+                walk(x)
+        elif isinstance(item, dict):
+            for x in item.values():
+                walk(x)
+
+    walk(nav)
+    return [README] + [os.path.join(REPO, "docs", p) for p in pages]
 
 FENCE = re.compile(r"^```([A-Za-z]*)[^\n]*\n(.*?)^```[ \t]*$", re.M | re.S)
 COMMANDS = ("cmsynth ", "python ", "python3 ", "make ", "torchrun ", ".venv/bin/", "source ")
@@ -56,14 +79,26 @@ def test_the_extractor_reads_blocks_and_commands(tmp_path):
     assert command_lines(blocks[0][1]) == ["cmsynth run --out A      b c"]
 
 
+def all_blocks():
+    for page in doc_pages():
+        for lang, block, line in readme_blocks(page):
+            yield os.path.relpath(page, REPO), lang, block, line
+
+
+def test_every_docs_page_is_in_the_nav_and_read_here():
+    listed = {os.path.relpath(p, os.path.join(REPO, "docs")) for p in doc_pages()[1:]}
+    on_disk = {f for f in os.listdir(os.path.join(REPO, "docs")) if f.endswith(".md")}
+    assert on_disk == listed
+
+
 def test_every_command_block_is_an_example_or_a_synopsis():
     offenders = []
-    for lang, block, line in readme_blocks():
+    for page, lang, block, line in all_blocks():
         if lang in ("bash", "python", "json"):
             continue
         for cmd in command_lines(block):
             if cmd.startswith(COMMANDS) and not PLACEHOLDER.search(cmd):
-                offenders.append("README.md line {}: {}".format(line, cmd))
+                offenders.append("{} line {}: {}".format(page, line, cmd))
     assert not offenders, ("these commands look runnable but sit outside a ```bash block, so no "
                            "test runs them; fence them as bash or write placeholders:\n"
                            + "\n".join(offenders))
@@ -97,16 +132,16 @@ def test_every_bash_example_runs_as_printed_in_order(tmp_path):
     env = dict(os.environ)
     env["PATH"] = venv_bin + os.pathsep + env.get("PATH", "")
     env.pop("PYTHONPATH", None)
-    examples = [(line, block) for lang, block, line in readme_blocks() if lang == "bash"]
+    examples = [(page, line, block) for page, lang, block, line in all_blocks() if lang == "bash"]
     assert len(examples) >= 4
     ran = 0
-    for line, block in examples:
+    for page, line, block in examples:
         script = "\n".join(c for c in command_lines(block) if c not in NOT_HERE)
         if not script:
             continue
         proc = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=str(work), env=env,
                               capture_output=True, text=True, timeout=900)
-        assert proc.returncode == 0, "README.md example at line {} failed (exit {}):\n{}\n{}{}".format(
-            line, proc.returncode, script, proc.stdout[-3000:], proc.stderr[-3000:])
+        assert proc.returncode == 0, "{} example at line {} failed (exit {}):\n{}\n{}{}".format(
+            page, line, proc.returncode, script, proc.stdout[-3000:], proc.stderr[-3000:])
         ran += 1
-    assert ran >= 4, "only {} README examples ran".format(ran)
+    assert ran >= 4, "only {} examples ran".format(ran)
