@@ -4,7 +4,7 @@ All functions take the real CT and the synthetic CT (in HU) as SimpleITK images 
 as numpy arrays of one shape, and an optional body mask. ``mask=None`` uses
 :func:`body_mask` of the real CT; ``mask="all"`` uses every voxel.
 
-Definitions (see the metrics section of the README for the full text):
+Definitions (see docs/metrics.md for the full text):
 
 - MAE (SynthRAD2023/2025): ``sum(|ct - sct| * m) / sum(m)`` on raw HU (no clipping), in HU.
 - PSNR (SynthRAD2023/2025): both clipped to ``[-1024, 3000]``, ``data_range = 4024``,
