@@ -53,7 +53,7 @@ class CrossModalitySynth(ScriptedLoadableModule):
             "Synthetic CT from abdominal MRI (T1 in/opposed phase, T2) with a CycleGAN generator and liver "
             "segmentation with a U-Net; synthetic MRI from CT (EssNet); paired metrics against a real CT; blind "
             "reader studies. Research use only: not for diagnosis or treatment decisions. "
-            '<a href="https://github.com/CrossModalitySynth/SlicerCrossModalitySynth#in-3d-slicer">Documentation</a>.'
+            '<a href="https://github.com/CrossModalitySynth/SlicerCrossModalitySynth/blob/main/docs/slicer.md">Documentation</a>.'
         )
         self.parent.acknowledgementText = (
             "Built on 3D Slicer's scripted-module template, PyTorch (through the SlicerPyTorch extension), "
