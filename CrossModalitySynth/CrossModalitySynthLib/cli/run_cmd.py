@@ -7,12 +7,10 @@ import shlex
 import sys
 
 from ..errors import ConfigError, InputError
-from ..io.guard import refuse_input_as_output
 from ..io.verify import disk_errors
 from ..pipeline import CaseInputs, find_cases, run_batch, run_case
 from ..inference import load_model
-from ..io import read_volume
-from ..pipeline.clinical import check_output_folder, check_reference_ct
+from ..pipeline.clinical import check_case
 from ..registry import Registry
 from ..io.dicom import plain_dicom_warnings
 from .engine_args import add_engine_arguments, cancel_on_signals, emit_result, engine_options, load, make_progress
@@ -56,14 +54,13 @@ def register(sub) -> None:
 def run(args) -> int:
     if bool(args.inputs) == bool(args.batch):
         raise ConfigError("Give either INPUT volume(s) of one case or --batch FOLDER_OR_CSV, not both or neither.")
+    checked = case = None
     if not args.batch:
-        refuse_input_as_output(args.out, list(args.inputs) + [args.reference_ct], folder_output=True)
-        check_output_folder(args.out, args.overwrite)
+        case = CaseInputs(args.case_id or os.path.basename(os.path.abspath(args.out)), args.inputs, args.reference_ct)
         refuse_several_series(list(args.inputs) + [args.reference_ct])
     bundle = Registry(args.registry).resolve(args.model)
-    if args.reference_ct and not args.batch:  # a reference that is no CT is refused before any model is loaded
-        check_reference_ct(read_volume(args.reference_ct), args.reference_ct, bundle.spec["output"]["modality"],
-                           args.force)
+    if case is not None:  # every check of the case, once, before any model is loaded
+        checked = check_case(case, args.out, args.overwrite, bundle.spec["output"]["modality"], args.force)
     synth = load_model(bundle, engine_options(args))
     seg = load(args, args.liver_model) if args.liver_model else None
     progress = make_progress(args)
@@ -80,10 +77,9 @@ def run(args) -> int:
                     print(f"{len(rows) - len(failed)} of {len(rows)} cases done or skipped; "
                           f"see {os.path.join(args.out, 'batch_summary.csv')}")
                 return 1 if failed else 0
-            case = CaseInputs(args.case_id or os.path.basename(os.path.abspath(args.out)), args.inputs,
-                              args.reference_ct, synth.input_names)
+            case.names = list(synth.input_names)
             summary = run_case(case, synth, args.out, seg=seg, overwrite=args.overwrite, progress=progress,
-                               cancel=token, overlays=not args.no_overlays)
+                               cancel=token, overlays=not args.no_overlays, checked=checked)
         finally:
             progress.close()
     emit_result(args, {"output": args.out, "summary": summary})

@@ -69,6 +69,29 @@ def check_output_folder(out_dir: str, overwrite: bool) -> None:
         raise OutputError(f"Output folder {parent} is not writable; choose another location.")
 
 
+@dataclass
+class CaseCheck:
+    """What :func:`check_case` found, so that :func:`run_case` does not check (or read) it again."""
+
+    reference: Optional[sitk.Image] = None
+    reference_warning: Optional[str] = None
+    seconds: float = 0.0
+
+
+def check_case(case: CaseInputs, out_dir: str, overwrite: bool, output_modality: str, force: bool = False) -> CaseCheck:
+    """Every check of a case that needs no model: the output folder is not an input and follows
+    the overwrite rule, and the reference CT (read here) is a CT. The command line runs it before
+    loading any model; :func:`run_case` runs it unless given its result."""
+    t0 = time.perf_counter()
+    refuse_input_as_output(out_dir, list(case.paths) + [case.reference_ct], folder_output=True)
+    check_output_folder(out_dir, overwrite)
+    reference = read_volume(case.reference_ct) if case.reference_ct else None
+    warning = None
+    if reference is not None:  # before the inputs are read: a wrong reference stops the case at once
+        warning = check_reference_ct(reference, case.reference_ct, output_modality, force)
+    return CaseCheck(reference, warning, time.perf_counter() - t0)
+
+
 def run_case(
     case: CaseInputs,
     synth: LoadedModel,
@@ -78,22 +101,22 @@ def run_case(
     progress: Optional[ProgressCallback] = None,
     cancel: Optional[CancelToken] = None,
     overlays: bool = True,
+    checked: Optional[CaseCheck] = None,
 ) -> Dict:
     """Run synthesis (+ liver segmentation) for one case; returns the summary dict.
 
-    Everything is written into a hidden temporary folder beside ``out_dir`` and renamed into
-    place at the end: after an error or a cancel nothing is left behind.
+    ``checked``: the result of :func:`check_case` when the caller ran it already (with the same
+    case, folder and ``overwrite``); otherwise it is run here. Everything is written into a hidden
+    temporary folder beside ``out_dir`` and renamed into place at the end: after an error or a
+    cancel nothing is left behind.
     """
-    refuse_input_as_output(out_dir, list(case.paths) + [case.reference_ct], folder_output=True)
-    check_output_folder(out_dir, overwrite)
     t_start = time.perf_counter()
-    reference = read_volume(case.reference_ct) if case.reference_ct else None
-    reference_warning = None
-    if reference is not None:  # before the inputs are read: a wrong reference stops the case at once
-        reference_warning = check_reference_ct(reference, case.reference_ct, synth.spec["output"]["modality"],
-                                               synth.options.force)
+    checked_before = 0.0 if checked is None else checked.seconds  # the reference was read then
+    if checked is None:
+        checked = check_case(case, out_dir, overwrite, synth.spec["output"]["modality"], synth.options.force)
+    reference, reference_warning = checked.reference, checked.reference_warning
     images = [read_volume(p) for p in case.paths]
-    stages = {"read": time.perf_counter() - t_start}
+    stages = {"read": time.perf_counter() - t_start + checked_before}
     if reference is not None:
         _check_reference_overlap(reference, images[0], case.reference_ct)
     if cancel:
@@ -236,4 +259,4 @@ def _reference_metrics(reference: sitk.Image, sct: sitk.Image) -> Dict:
     return out
 
 
-__all__ = ["CaseInputs", "run_case", "check_output_folder", "InputError"]
+__all__ = ["CaseInputs", "CaseCheck", "check_case", "run_case", "check_output_folder", "InputError"]
