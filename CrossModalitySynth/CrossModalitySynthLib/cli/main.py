@@ -10,11 +10,7 @@ import argparse
 import importlib
 import os
 import sys
-import time
 from typing import List, Optional
-
-#: when the command started (before the library and torch are imported), for wall times
-STARTED = time.monotonic()
 
 from .. import __version__
 from ..errors import CMSynthError

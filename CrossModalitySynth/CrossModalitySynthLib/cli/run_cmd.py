@@ -5,6 +5,7 @@ import os
 import re
 import shlex
 import sys
+import time
 
 from ..errors import ConfigError, InputError
 from ..io.verify import disk_errors
@@ -15,6 +16,9 @@ from ..registry import Registry
 from ..io.dicom import plain_dicom_warnings
 from .engine_args import add_engine_arguments, cancel_on_signals, emit_result, engine_options, load, make_progress
 from .overwrite_arg import add_overwrite_argument
+
+#: when this module was imported (the fallback start of wall_seconds)
+_IMPORTED = time.monotonic()
 
 
 def register(sub) -> None:
@@ -128,11 +132,8 @@ def _print_summary(out, s) -> None:
 
 def wall_seconds() -> float:
     """Seconds since the process started (Python start-up, imports, model loading, every stage,
-    writing): from /proc on Linux, else since ``cmsynth``'s own module was imported."""
-    import time
-
-    from .main import STARTED
-
+    writing): from /proc on Linux, else since this module was imported (when the command line
+    was built, before the library's heavy imports)."""
     try:
         with open("/proc/self/stat") as f:
             start_ticks = float(f.read().rsplit(")", 1)[1].split()[19])
@@ -140,7 +141,7 @@ def wall_seconds() -> float:
             uptime = float(f.read().split()[0])
         return uptime - start_ticks / os.sysconf("SC_CLK_TCK")
     except (OSError, ValueError, IndexError, AttributeError):
-        return time.monotonic() - STARTED
+        return time.monotonic() - _IMPORTED
 
 
 def stage_text(s) -> str:
