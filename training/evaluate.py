@@ -2,7 +2,9 @@
 
 Validation, the bundle metrics written by the export and the augmentation experiment all use
 these functions, so every reported number is measured on the input's own grid, after the same
-preprocessing and the same way back that the Slicer module and ``cmsynth`` use.
+preprocessing and the same way back that the Slicer module and ``cmsynth`` use: networks in
+training run through the engine's slice runner and label rule
+(:mod:`CrossModalitySynthLib.inference.slice_runner`), bundles are loaded and run by the engine.
 
 Metrics (from :mod:`CrossModalitySynthLib.metrics`):
 
@@ -10,8 +12,9 @@ Metrics (from :mod:`CrossModalitySynthLib.metrics`):
   on the MR grid (phantom ``ct_on_mr``), inside the body mask (phantom ``body``).
 - ``smr_mae``: MAE of a synthetic MRI made from ``ct_on_mr`` against the real MRI, both on the
   model grid in normalised units ([-1, 1], per-volume body percentiles), inside the body.
-- ``liver_dice`` / ``liver_iou`` / ``liver_hd95_mm``: a predicted liver (argmax of 2-class
-  logits, restored as a label) against the reference liver (lesions included).
+- ``liver_dice`` / ``liver_iou`` / ``liver_hd95_mm``: a predicted liver (the engine's label rule:
+  class probabilities resampled onto the input grid, then thresholded or arg-max) against the
+  reference liver (lesions included).
 """
 
 import os
@@ -22,6 +25,7 @@ import numpy as np
 import SimpleITK as sitk
 import torch
 
+from CrossModalitySynthLib.inference.slice_runner import restore_label, run_slices
 from CrossModalitySynthLib.io import read_volume
 from CrossModalitySynthLib.metrics import mae, segmentation_scores
 from CrossModalitySynthLib.preprocess import ModelGridSpec, Prepared, prepare, prepare_label
@@ -38,19 +42,19 @@ def autocast(device: torch.device, enabled: bool):
     return nullcontext()
 
 
-@torch.no_grad()
+def slice_fn(fn: SliceFn, device: torch.device, amp: bool = False):
+    """A torch network (N, C, H, W) -> (N, K, H, W) as the slice runner's numpy slice function,
+    without gradients, under bf16 autocast when ``amp`` (CUDA only)."""
+    def run(x: np.ndarray) -> np.ndarray:
+        with torch.no_grad(), autocast(device, amp):
+            return fn(torch.from_numpy(np.ascontiguousarray(x)).to(device)).float().cpu().numpy()
+    return run
+
+
 def apply_slices(fn: SliceFn, array_czyx: np.ndarray, device: torch.device, batch_size: int = 8,
                  amp: bool = False) -> np.ndarray:
-    """Run ``fn`` on every axial slice: (C, Z, Y, X) -> (K, Z, Y, X) float32."""
-    c, z, y, x = array_czyx.shape
-    slices = np.ascontiguousarray(array_czyx.transpose(1, 0, 2, 3))  # (Z, C, Y, X)
-    outs = []
-    for start in range(0, z, batch_size):
-        batch = torch.from_numpy(slices[start : start + batch_size]).to(device)
-        with autocast(device, amp):
-            out = fn(batch)
-        outs.append(out.float().cpu().numpy())
-    return np.concatenate(outs, 0).transpose(1, 0, 2, 3).astype(np.float32, copy=False)
+    """Run ``fn`` on every axial slice by the engine's slice runner: (C, Z, Y, X) -> (K, Z, Y, X) float32."""
+    return run_slices(slice_fn(fn, device, amp), array_czyx, batch_size)
 
 
 def translate(fn: SliceFn, prepared: Prepared, output: str, device: torch.device, batch_size: int = 8,
@@ -63,10 +67,8 @@ def translate(fn: SliceFn, prepared: Prepared, output: str, device: torch.device
 
 
 def segment(fn: SliceFn, prepared: Prepared, device: torch.device, batch_size: int = 8, amp: bool = False) -> sitk.Image:
-    """Liver label on the input grid from 2-class logits (argmax) or 1-class logits (> 0)."""
-    logits = apply_slices(fn, prepared.array, device, batch_size, amp)
-    lab = (logits.argmax(0) if logits.shape[0] > 1 else (logits[0] > 0)).astype(np.uint8)
-    return prepared.restore(lab, kind="label")
+    """Liver label on the input grid by the engine's label rule (:func:`restore_label`)."""
+    return restore_label(prepared, apply_slices(fn, prepared.array, device, batch_size, amp))
 
 
 def _liver_scores(pred: sitk.Image, ref: sitk.Image, distances: bool = True) -> Dict[str, float]:
@@ -132,16 +134,13 @@ def evaluate_cases(per_case: Callable[[CaseRef], Dict[str, float]], refs: Sequen
 
 
 def load_bundle_network(folder: str, device: torch.device = torch.device("cpu")):
-    """Load a bundle as the inference engine does: ``(bundle, network in eval mode, ModelGridSpec)``."""
-    from CrossModalitySynthLib.networks import NetworkConfig, build_network
+    """Load a bundle by the inference engine's loader (fp32): ``(bundle, network in eval mode, ModelGridSpec)``."""
+    from CrossModalitySynthLib.inference import EngineOptions, load_model
     from CrossModalitySynthLib.registry import load_bundle
 
-    bundle = load_bundle(folder)
-    net = build_network(NetworkConfig.from_dict(bundle.spec["network"]), init=False)
-    state = torch.load(bundle.file("weights.pt"), map_location="cpu", weights_only=True)
-    net.load_state_dict(state)
-    net.to(device).eval()
-    return bundle, net, ModelGridSpec.from_dict(bundle.spec["preprocessing"])
+    device = torch.device(device)
+    model = load_model(load_bundle(folder), EngineOptions(device=device.type, precision="fp32", force=True))
+    return model.bundle, model.runner.net.to(device).eval(), model.grid_spec
 
 
 def phantom_gate_cases(dataset_root: str, cases: Sequence[str],
@@ -166,7 +165,7 @@ def evaluate_bundle(folder: str, dataset_root: str, cases: Sequence[str], device
     ``mr_output_range``); MR->LIVER: ``liver_dice``, ``liver_iou``, ``liver_hd95_mm``.
     """
     from CrossModalitySynthLib.inference import EngineOptions, load_model, segment as engine_segment, synthesize
-    from CrossModalitySynthLib.preprocess import mr_scale
+    from CrossModalitySynthLib.preprocess import IntensityScale, mr_scale
     from CrossModalitySynthLib.registry import load_bundle
 
     # fp32 always: the recorded metrics must not depend on the CPU the export ran on
@@ -191,8 +190,7 @@ def evaluate_bundle(folder: str, dataset_root: str, cases: Sequence[str], device
             seqs = list(spec["output"].get("sequences") or ["t1_in"])
             smr = sitk.GetArrayFromImage(synthesize(model, [read_volume(os.path.join(folder_c, "ct_on_mr.nii.gz"))]).image)
             real = sitk.GetArrayFromImage(read_volume(os.path.join(folder_c, "{}.nii.gz".format(seqs[0]))))
-            lo, hi = model.grid_spec.mr_output_range
-            syn_norm = np.clip(2.0 * (smr - lo) / (hi - lo) - 1.0, -1.0, 1.0)
+            syn_norm = IntensityScale(*model.grid_spec.mr_output_range).forward(smr)
             real_norm = mr_scale(real, model.grid_spec.mri_percentiles).forward(real)
             m = sitk.GetArrayFromImage(body) > 0
             rows.append({"smr_mae": float(np.abs(syn_norm - real_norm)[m].mean())})

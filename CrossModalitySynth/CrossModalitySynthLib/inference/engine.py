@@ -23,6 +23,7 @@ from .memory import choose_batch_size
 from .precision import check_precision, confirm_runner, resolve_precision
 from .progress import ProgressCallback
 from .runners import OnnxRunner, TorchRunner
+from .slice_runner import restore_label, run_slices
 from .training_range import check_input as check_training_range
 
 SYNTHESIS_DIRECTIONS = ("MR->CT", "CT->MR")
@@ -205,18 +206,8 @@ def _run_network(
     if preferred and not opts.batch_size:  # the runner's own best batch: progress and cancel every few slices
         batch = min(batch, preferred)
     t0 = time.perf_counter()
-    outputs = []
-    for z0 in range(0, z, batch):
-        if cancel:
-            cancel.check()
-        x = prepared.array[:, z0:z0 + batch].transpose(1, 0, 2, 3)
-        outputs.append(model.runner(x))
-        if progress:
-            progress(stage, min(z0 + batch, z), z)
-    out = np.concatenate(outputs, axis=0)  # (Z, C_out, H, W)
+    out = run_slices(model.runner, prepared.array, batch, progress, cancel, stage)  # (C_out, Z, H, W)
     timings[stage] = time.perf_counter() - t0
-    if cancel:
-        cancel.check()
     return prepared, out, batch, warnings, timings
 
 
@@ -247,11 +238,11 @@ def synthesize(
     prepared, out, batch, warnings, timings = _run_network(model, images, "synthesize", progress, cancel, sources)
     t0 = time.perf_counter()
     output = model.spec["output"]["modality"]
-    image = prepared.restore(out[:, 0], kind="image", output=output)
+    image = prepared.restore(out[0], kind="image", output=output)
     timings["restore"] = time.perf_counter() - t0
     if progress:
         progress("restore", 1, 1)
-    return EngineResult(image, list(dict.fromkeys(warnings + list(prepared.warnings))), timings, batch, model.device, out.shape[0],
+    return EngineResult(image, list(dict.fromkeys(warnings + list(prepared.warnings))), timings, batch, model.device, out.shape[1],
                         model.precision)
 
 
@@ -264,23 +255,18 @@ def segment(
     sources: Optional[Sequence[Optional[str]]] = None,
 ) -> EngineResult:
     """Liver label map (uint8: 0 background, 1 liver) on the exact grid of ``images[0]``; ``sources`` as
-    for :func:`synthesize`."""
+    for :func:`synthesize`. The label is taken from the class probabilities resampled onto that grid
+    (:func:`.slice_runner.restore_label`), not resampled as a label."""
     model = _as_model(model, options)
     if model.spec["direction"] not in SEGMENTATION_DIRECTIONS:
         raise InputError(f"Model {model.bundle.id} is a {model.spec['direction']} model, not a segmentation model.")
     prepared, out, batch, warnings, timings = _run_network(model, images, "segment", progress, cancel, sources)
     t0 = time.perf_counter()
-    if out.shape[1] == 1:
-        labels = (out[:, 0] > 0).astype(np.uint8)  # sigmoid(x) > 0.5
-    else:
-        labels = np.argmax(out, axis=1).astype(np.uint8)
-    image = prepared.restore(labels, kind="label")
-    if image.GetPixelID() != sitk.sitkUInt8:
-        image = sitk.Cast(image, sitk.sitkUInt8)
+    image = restore_label(prepared, out)
     timings["restore"] = time.perf_counter() - t0
     if progress:
         progress("restore", 1, 1)
-    return EngineResult(image, list(dict.fromkeys(warnings + list(prepared.warnings))), timings, batch, model.device, out.shape[0],
+    return EngineResult(image, list(dict.fromkeys(warnings + list(prepared.warnings))), timings, batch, model.device, out.shape[1],
                         model.precision)
 
 

@@ -242,8 +242,12 @@ class Prepared:
 
         Args:
             array_zyx: (Z, Y, X) (or (1, Z, Y, X)) on :attr:`model_grid`: for ``kind="image"``
-                values in [-1, 1]; for ``kind="label"`` integer label ids.
-            kind: "image" (de-normalised, Float32 result) or "label" (integer result).
+                values in [-1, 1]; for ``kind="label"`` integer label ids; for
+                ``kind="probability"`` one class's probabilities in [0, 1].
+            kind: "image" (de-normalised, Float32 result), "label" (integer result) or
+                "probability" (Float32 result, linear interpolation unless ``interpolator`` says
+                otherwise; the label is taken afterwards on the input grid, see
+                :func:`..inference.slice_runner.restore_label`).
             output: for images, "CT" (-> HU through the spec's window) or "MR" (-> the stored scale
                 of ``channel`` when the input was MRI, else the spec's ``mr_output_range``).
             interpolator: overrides the spec's image/label interpolator for the way back.
@@ -251,7 +255,7 @@ class Prepared:
         Returns:
             a SimpleITK image with exactly the input's size, origin, spacing and direction. Voxels
             outside the model grid's field of view (only when cropping) get air (window/scale
-            low) for images and 0 for labels.
+            low) for images and 0 for labels and probabilities.
         """
         a = np.asarray(array_zyx)
         if a.ndim == 4 and a.shape[0] == 1:
@@ -270,8 +274,13 @@ class Prepared:
             default = 0
             interp = interpolator or self.spec.label_interpolator
             pixel = None
+        elif kind == "probability":
+            values = a.astype(np.float32, copy=False)
+            default = 0.0
+            interp = interpolator or "linear"
+            pixel = sitk.sitkFloat32
         else:
-            raise ValueError(f"kind must be 'image' or 'label', got {kind!r}")
+            raise ValueError(f"kind must be 'image', 'label' or 'probability', got {kind!r}")
         on_model = image_on_grid(values, self.model_grid)  # the network computed these voxels
         # drop the padding first (exact), so padded voxels never blend into the result
         unpadded = self.padcrop.invert(on_model, default)
