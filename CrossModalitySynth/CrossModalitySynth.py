@@ -921,7 +921,7 @@ class CrossModalitySynthTest(ScriptedLoadableModuleTest):
 
         from CrossModalitySynthLib.io import read_volume
         from CrossModalitySynthLib.labels import liver_mask
-        from CrossModalitySynthLib.mrml_bridge import segmentation_to_labels
+        from CrossModalitySynthLib.slicer_support.mrml import segmentation_to_labels
 
         self.delayDisplay("Synthetic CT and liver from the phantom MRI with the bundled demo models")
         case = self._phantom()

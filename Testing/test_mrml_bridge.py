@@ -16,7 +16,7 @@ from conftest import make_image, random_rotation
 slicer = pytest.importorskip("slicer", reason="slicer-core is not installed")
 import vtk  # noqa: E402  (after the skip: VTK comes with slicer-core)
 
-from CrossModalitySynthLib import mrml_bridge as mb  # noqa: E402
+from CrossModalitySynthLib.slicer_support import mrml as mb  # noqa: E402
 from CrossModalitySynthLib.errors import InputError  # noqa: E402
 from CrossModalitySynthLib.geometry import Grid  # noqa: E402
 from CrossModalitySynthLib.labels import LABELS, LIVER, SPLEEN, RIGHT_KIDNEY, LIVER_LESION  # noqa: E402

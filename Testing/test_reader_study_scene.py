@@ -9,7 +9,7 @@ import SimpleITK as sitk
 
 from CrossModalitySynthLib.reader_study.design import sources_from_files
 from CrossModalitySynthLib.reader_study.prepare import PrepareSettings
-from CrossModalitySynthLib.reader_study.scene import ReaderScene
+from CrossModalitySynthLib.slicer_support.reader_scene import ReaderScene
 from CrossModalitySynthLib.reader_study.session import ReaderSession
 from CrossModalitySynthLib.reader_study.study import Study, create_study
 from test_reader_study_helpers import write_dataset

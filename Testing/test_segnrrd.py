@@ -4,7 +4,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from conftest import make_image, random_rotation
-from CrossModalitySynthLib import mrml_bridge
+from CrossModalitySynthLib.slicer_support import mrml
 from CrossModalitySynthLib.io.segnrrd import write_seg_nrrd
 from CrossModalitySynthLib.labels import LABELS
 
@@ -32,5 +32,5 @@ def test_seg_nrrd_read_by_slicer_storage_node(tmp_path, mrml_scene):
     assert names == sorted([LABELS[1][0], LABELS[4][0]])
     liver = seg.GetSegment(seg.GetSegmentIdBySegmentName("liver"))
     np.testing.assert_allclose(liver.GetColor(), LABELS[1][1], atol=1e-3)
-    back = mrml_bridge.segmentation_to_labels(node, lab)
+    back = mrml.segmentation_to_labels(node, lab)
     np.testing.assert_array_equal(sitk.GetArrayFromImage(back), arr)

@@ -19,7 +19,7 @@ from bundle_factory import make_test_bundle
 from conftest import live_group_members
 from CrossModalitySynthLib.io import read_volume
 from CrossModalitySynthLib.labels import liver_mask
-from CrossModalitySynthLib.mrml_bridge import labels_to_segmentation, segmentation_to_labels, volume_to_node
+from CrossModalitySynthLib.slicer_support.mrml import labels_to_segmentation, segmentation_to_labels, volume_to_node
 from CrossModalitySynthLib.phantom import write_cases
 from CrossModalitySynthLib.slicer_support.synthesis import SynthesisJob, SynthesisRequest
 

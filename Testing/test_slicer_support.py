@@ -187,7 +187,7 @@ def _node_ids(scene):
 def test_a_failed_import_is_rolled_back(mrml_scene, tmp_path):
     """The volume is filled, then the liver result is on a wrong grid: everything goes back."""
     from CrossModalitySynthLib.io import write_volume
-    from CrossModalitySynthLib.mrml_bridge import labels_to_segmentation, node_to_volume, volume_to_node
+    from CrossModalitySynthLib.slicer_support.mrml import labels_to_segmentation, node_to_volume, volume_to_node
     from CrossModalitySynthLib.slicer_support.scene import SceneSnapshot, import_results
 
     rng = np.random.default_rng(1)
@@ -263,7 +263,7 @@ def test_results_off_the_input_grid_are_refused(tmp_path):
 def test_compare_views_show_input_and_synthetic_linked_with_the_liver(mrml_scene):
     import slicer
 
-    from CrossModalitySynthLib.mrml_bridge import labels_to_segmentation, volume_to_node
+    from CrossModalitySynthLib.slicer_support.mrml import labels_to_segmentation, volume_to_node
     from CrossModalitySynthLib.slicer_support import views
 
     root = ET.fromstring(views.compare_layout_xml())
@@ -316,7 +316,7 @@ def test_compare_views_show_input_and_synthetic_linked_with_the_liver(mrml_scene
 
 
 def test_evaluate_gives_metrics_a_difference_map_and_a_table(mrml_scene, tmp_path):
-    from CrossModalitySynthLib.mrml_bridge import node_to_volume, volume_to_node
+    from CrossModalitySynthLib.slicer_support.mrml import node_to_volume, volume_to_node
     from CrossModalitySynthLib.slicer_support.evaluation import evaluate_nodes
 
     # a CT-like volume: air around an elliptic body of soft tissue with a bright "spine"

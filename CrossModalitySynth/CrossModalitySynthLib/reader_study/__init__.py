@@ -9,11 +9,11 @@ One module per job:
 - :mod:`.study`: the study folder, the answer key beside it, :func:`create_study`;
 - :mod:`.session`: a reader's session without GUI (current trial, answers appended and
   fsync-ed one by one, resume, going back when allowed);
-- :mod:`.scene`: showing a trial in an MRML scene (the Slicer reader mode calls it);
 - :mod:`.analysis`: accuracy, sensitivity, specificity, AUC, kappas;
 - :mod:`.report`: CSV, markdown, HTML and the ROC plot.
 
-Nothing here imports Slicer; :mod:`.scene` works through :mod:`..mrml_bridge`.
+Nothing here imports Slicer; a trial is shown in an MRML scene by
+:mod:`CrossModalitySynthLib.slicer_support.reader_scene`.
 """
 
 from .analysis import Reading, StudyResults, analyze_readings, analyze_study, rating_score

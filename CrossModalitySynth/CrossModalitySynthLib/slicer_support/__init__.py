@@ -19,5 +19,8 @@ One responsibility per module:
 - :mod:`.reader`: the Reader study section (a reader's session shown one trial at a time);
 - :mod:`.dependencies`: PyTorch through the PyTorch extension, other packages with consent;
 - :mod:`.models`: what the model selector shows; fetch, import and clear models;
-- :mod:`.sampledata`: the phantom sample data registered in Slicer's Sample Data module.
+- :mod:`.sampledata`: the phantom sample data registered in Slicer's Sample Data module;
+- :mod:`.mrml`: the bridge between the library's volume type and MRML nodes (the only module
+  of the library that imports ``slicer``, inside its functions);
+- :mod:`.reader_scene`: a reader-study trial shown as one pseudonymous volume node.
 """

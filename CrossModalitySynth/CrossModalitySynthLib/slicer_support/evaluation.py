@@ -32,7 +32,7 @@ def _mask_from_node(mask_node, grid_image):
     import SimpleITK as sitk
 
     from ..geometry import same_grid
-    from ..mrml_bridge import node_to_volume, segmentation_to_labels
+    from .mrml import node_to_volume, segmentation_to_labels
     from ..preprocess import resample_to_grid
 
     if mask_node.IsA("vtkMRMLSegmentationNode"):
@@ -75,7 +75,7 @@ def evaluate_nodes(synthetic_node, reference_node, mask_node=None, difference_no
 
     from ..geometry import same_grid
     from ..metrics import paired_metrics
-    from ..mrml_bridge import node_to_volume, place_in_study, volume_to_node
+    from .mrml import node_to_volume, place_in_study, volume_to_node
     from ..preprocess import resample_to_grid
 
     if synthetic_node is None or reference_node is None:

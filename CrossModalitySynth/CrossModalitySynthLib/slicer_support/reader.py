@@ -3,7 +3,7 @@
 A thin adapter over the colleague's :mod:`CrossModalitySynthLib.reader_study` package:
 :class:`~CrossModalitySynthLib.reader_study.session.ReaderSession` records answers (on disk when
 :meth:`ReaderController.answer` returns, never any feedback) and
-:class:`~CrossModalitySynthLib.reader_study.scene.ReaderScene` shows a trial as one pseudonymous
+:class:`~CrossModalitySynthLib.slicer_support.reader_scene.ReaderScene` shows a trial as one pseudonymous
 volume node with the study's fixed window. The widget only forwards button presses and keys.
 
 The session starts at the first unanswered trial (resume after a crash or a pause); a finished
@@ -28,7 +28,7 @@ class ReaderController:
 
     def __init__(self, study_dir: str, reader_id: str, scene, clock: Callable[[], float] = time.monotonic):
         from ..reader_study import ReaderSession
-        from ..reader_study.scene import ReaderScene
+        from .reader_scene import ReaderScene
 
         reader_id = (reader_id or "").strip()
         if not reader_id:

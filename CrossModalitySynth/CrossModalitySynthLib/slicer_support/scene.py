@@ -1,7 +1,7 @@
 """Scene side of a run: export input nodes, import results, snapshot and roll back the scene.
 
 - :func:`export_inputs` writes each input volume node to a NRRD file (NRRD keeps the geometry in
-  full double precision) through :func:`~CrossModalitySynthLib.mrml_bridge.node_to_volume` and
+  full double precision) through :func:`~CrossModalitySynthLib.slicer_support.mrml.node_to_volume` and
   :func:`~CrossModalitySynthLib.io.write_volume`.
 - :func:`import_volume_on_grid` reads a result file and checks that it lies on the input's grid
   (same size; origin, spacing and direction equal within what a NIfTI header's float32 fields
@@ -49,7 +49,7 @@ def output_names(input_name: str, output_modality: str) -> Tuple[str, str]:
 def export_inputs(nodes: Sequence, folder: str, names: Sequence[str]) -> List[str]:
     """Write each volume node to ``folder/<name>.nrrd``; returns the paths in the same order."""
     from ..io import write_volume
-    from ..mrml_bridge import node_to_volume
+    from .mrml import node_to_volume
 
     if len(nodes) != len(names):
         raise ValueError("export_inputs: one name per node")
@@ -181,7 +181,7 @@ def import_results(
     """
     import SimpleITK as sitk
 
-    from ..mrml_bridge import labels_to_segmentation, place_in_study, set_ct_window, volume_to_node
+    from .mrml import labels_to_segmentation, place_in_study, set_ct_window, volume_to_node
 
     scene = scene if scene is not None else input_node.GetScene()
     outputs = dict(summary.get("outputs") or {"synthetic": "synthetic.nii.gz"})

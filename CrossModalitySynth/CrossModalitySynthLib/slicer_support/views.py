@@ -147,7 +147,7 @@ def segment_centroid_ras(segmentation_node, reference_node, segment_name: str = 
     """RAS centre of a segment, computed on ``reference_node``'s grid (None when empty or missing)."""
     import SimpleITK as sitk
 
-    from ..mrml_bridge import LPS_TO_RAS, label_ids_for_segments, segmentation_to_labels
+    from .mrml import LPS_TO_RAS, label_ids_for_segments, segmentation_to_labels
 
     segmentation = segmentation_node.GetSegmentation()
     segment_id = segmentation.GetSegmentIdBySegmentName(segment_name)

@@ -33,9 +33,9 @@ from typing import Dict, Iterable, Optional, Tuple, Union
 import numpy as np
 import SimpleITK as sitk
 
-from .errors import InputError
-from .geometry import Grid
-from .labels import LABELS
+from ..errors import InputError
+from ..geometry import Grid
+from ..labels import LABELS
 
 # RAS = LPS_TO_RAS @ LPS (and the inverse: the matrix is its own inverse).
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0])

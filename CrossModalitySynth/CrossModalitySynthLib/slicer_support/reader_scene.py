@@ -12,15 +12,15 @@ trial image as background (no foreground, no label map), and the "Red" view is t
 trial's plane (axial / coronal / sagittal); the reader-mode GUI uses a one-up Red layout and
 resets the field of view. Headless (slicer-core), scenes have no views and only the node is made.
 
-This module imports no Slicer module itself; it works through :mod:`..mrml_bridge`.
+This module imports no Slicer module itself; it works through :mod:`.mrml`.
 """
 
 from typing import Optional, Tuple
 
 from ..io import read_volume
-from ..mrml_bridge import set_ct_window, volume_to_node
-from .session import Trial
-from .study import Study
+from .mrml import set_ct_window, volume_to_node
+from ..reader_study.session import Trial
+from ..reader_study.study import Study
 
 ORIENTATION_OF_PLANE = {"axial": "Axial", "coronal": "Coronal", "sagittal": "Sagittal"}
 READER_VIEW = "Red"
