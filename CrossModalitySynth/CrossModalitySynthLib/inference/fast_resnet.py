@@ -2,17 +2,19 @@
 ``optimised-bf16`` of :mod:`.runners`): same function as the network's own forward, faster.
 
 - fp32: the residual-block 3x3 convolutions as Winograd F(4x4, 3x3) (4x fewer multiplications,
-  as 36 GEMMs per convolution); measured max |difference| to eager fp32 about 0.1 HU.
+  as 36 GEMMs per convolution); the same function up to float rounding.
 - bf16: the convolutions in bfloat16 on channels-last tensors (oneDNN, AMX where the CPU has it);
   statistics of every InstanceNorm, the residual stream, the first and the last layer in float32.
 - Both: activations channels-last (NHWC) from the first downsampling on (oneDNN's strided and
-  transposed convolutions are 2-3x faster there), the final 7x7 convolution to 1-3 channels as one
+  transposed convolutions are faster there), the final 7x7 convolution to 1-3 channels as one
   GEMM and 49 shifted sums (oneDNN is slow for so few output channels), biases that InstanceNorm
   cancels dropped, InstanceNorm as torch's GroupNorm with one channel per group (the same
-  function, 3x faster on channels-last tensors), ReLUs fused into the copy that follows them,
+  function, which keeps the channels-last format), ReLUs fused into the copy that follows them,
   reused work buffers (one set per thread), batches cut into cache-sized chunks (one 256 x 256
-  slice at a time for the paper-size network: faster than big batches here), and the chunks spread
-  over worker threads (:class:`.slice_workers.SliceWorkers`).
+  slice at a time for the paper-size network), and the chunks spread over worker threads
+  (:class:`.slice_workers.SliceWorkers`).
+
+Speed and accuracy figures: ``Testing/Benchmarks/results/cpu_kernels.md``.
 """
 
 import threading
@@ -43,7 +45,7 @@ def instance_norm(x, relu: bool):
     """InstanceNorm2d (affine=False, eps 1e-5) (+ ReLU) of an (N, C, H, W) tensor, any memory format.
 
     As GroupNorm with one channel per group, the same function: torch's GroupNorm kernel keeps the
-    memory format and is 3x faster than its InstanceNorm on channels-last tensors (measured). A
+    memory format, which its InstanceNorm does not on channels-last tensors. A
     bfloat16 input gives a bfloat16 output (statistics in float32).
     """
     y = _torch().nn.functional.group_norm(x, int(x.shape[1]), eps=_IN_EPS)
@@ -306,7 +308,7 @@ class FastResnetGenerator:
     def _last_conv(self, xp):
         """Conv2d(C, C_out, 7) of a padded channels-last tensor, as one GEMM and 49 shifted sums.
 
-        oneDNN is slow for so few output channels (about 6 GFLOP/s here); this is 2-3x faster.
+        oneDNN is slow for so few output channels.
         """
         torch = _torch()
         n, c, hp, wp = xp.shape

@@ -2,10 +2,9 @@
 
 A 2D network treats every slice on its own, so a batch can be cut into pieces (groups of whole
 slices) that run side by side, each worker with a share of the torch threads (one each on a
-small machine), instead of all threads working together on every operation of the whole batch.
-On the 2-core benchmark machine this measured 15-20 % faster for the optimised ResNet generator in
-bf16, about 6 % in fp32 and about 14 % for the eager liver U-Net: fewer thread synchronisations,
-and each core keeps its own slice in its own cache.
+small machine), instead of all threads working together on every operation of the whole batch:
+fewer thread synchronisations, and each core keeps its own slice in its own cache (figures:
+``Testing/Benchmarks/results/cpu_kernels.md``).
 
 torch releases the GIL inside its operators, so Python threads suffice. Thread count, inference
 mode and grad mode are per thread in torch: each worker sets its own from the caller's.

@@ -110,7 +110,7 @@ def fill_holes_per_slice(mask_zyx: np.ndarray) -> np.ndarray:
 
     A background voxel is a hole when its 4-connected background component within its slice does
     not touch the slice's edge: the same result as ``ndimage.binary_fill_holes`` slice by slice
-    (tested), about 3x faster than calling it per slice.
+    (tested), in one labelling pass instead of one call per slice.
     """
     mask = np.asarray(mask_zyx, dtype=bool)
     background, n = ndimage.label(~mask, structure=_SLICE_CONNECTIVITY)
