@@ -227,7 +227,7 @@ def test_the_same_session_open_twice_is_detected(study):
 _RUNNER = (
     "import argparse, sys\n"
     "from CrossModalitySynthLib.cli import reader_study_cmd as m\n"
-    "p = argparse.ArgumentParser(); sub = p.add_subparsers(dest='command'); m.register(sub)\n"
+    "p = argparse.ArgumentParser(); sub = p.add_subparsers(dest='command'); m.register(sub, 'reader studies')\n"
     "a = p.parse_args(sys.argv[1:]); sys.exit(a.func(a))\n"
 )
 

@@ -7,10 +7,10 @@ from ..io.dicom import plain_dicom_warnings
 from .overwrite_arg import add_overwrite_argument
 
 
-def register(sub) -> None:
+def register(sub, help_text: str) -> None:
     p = sub.add_parser(
         "convert",
-        help="convert a volume or DICOM folder to NIfTI, NRRD or MetaImage",
+        help=help_text,
         description="Read INPUT (file or DICOM folder) and write it to OUTPUT; the format comes from "
         f"OUTPUT's suffix ({', '.join(SUPPORTED_WRITE)}). Geometry and voxel values are kept exactly.",
     )

@@ -13,11 +13,10 @@ FEATURES = ("histspec", "randproj", "inception")
 PLANES = ("axial", "coronal", "sagittal")
 
 
-def register(sub) -> None:
+def register(sub, help_text: str) -> None:
     p = sub.add_parser(
         "evaluate",
-        help="evaluate synthetic CTs against real ones: MAE/PSNR/SSIM/MS-SSIM, FID/KID, histograms, spectra, "
-        "segmentation; writes metrics.json, per_case.csv, plots and an HTML report",
+        help=help_text,
         description="Compare synthetic volumes with real ones. Unpaired (default): the two sets as wholes, "
         "FID and KID over slices, HU histograms and power spectra. --paired (each synthetic volume on its "
         "real volume's grid): also MAE, PSNR, SSIM (SynthRAD2023) and MS-SSIM (SynthRAD2025) per case inside "

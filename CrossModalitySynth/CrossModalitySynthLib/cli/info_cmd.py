@@ -8,10 +8,10 @@ from ..io import describe_volume, read_volume
 from ..io.dicom import plain_dicom_warnings
 
 
-def register(sub) -> None:
+def register(sub, help_text: str) -> None:
     p = sub.add_parser(
         "info",
-        help="print size, spacing, origin, direction, pixel type, value range (and DICOM series)",
+        help=help_text,
         description="Print a volume's geometry and values. For a DICOM folder, also list the series it holds, "
         "each with the id --series accepts (a series without a SeriesInstanceUID gets the id nouid-N); a folder "
         "with several series and no --series gets only the list.",

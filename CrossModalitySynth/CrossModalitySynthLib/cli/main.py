@@ -15,11 +15,34 @@ from typing import List, Optional
 from .. import __version__
 from ..errors import CMSynthError
 
-# module names under CrossModalitySynthLib.cli, in the order shown by --help
-COMMANDS = ["info_cmd", "convert_cmd", "phantom_cmd", "models_cmd", "synthesize_cmd", "segment_cmd", "run_cmd", "evaluate_cmd", "reader_study_cmd"]
+#: (command, module under CrossModalitySynthLib.cli, one-line help), in the order --help shows them.
+#: Only the chosen command's module is imported, so ``cmsynth --help`` and light commands start
+#: without numpy, SimpleITK or torch.
+COMMANDS = [
+    ("info", "info_cmd", "print size, spacing, origin, direction, pixel type, value range (and DICOM series)"),
+    ("convert", "convert_cmd", "convert a volume or DICOM folder to NIfTI, NRRD or MetaImage"),
+    ("phantom", "phantom_cmd", "write digital abdominal phantom cases: CT, T1 in/opposed phase, T2, labels, body mask"),
+    ("models", "models_cmd", "list, fetch, verify, import or remove model bundles"),
+    ("synthesize", "synthesize_cmd", "synthetic CT from MRI (or synthetic MRI from CT), on the input's exact grid"),
+    ("segment", "segment_cmd", "liver segmentation of MRI, as a label volume or a Slicer .seg.nrrd"),
+    ("run", "run_cmd", "the whole pipeline: synthetic CT + liver segmentation + overlay pictures + JSON summary"),
+    ("evaluate", "evaluate_cmd", "evaluate synthetic CTs against real ones: MAE/PSNR/SSIM/MS-SSIM, FID/KID, histograms, "
+     "spectra, segmentation; writes metrics.json, per_case.csv, plots and an HTML report"),
+    ("reader-study", "reader_study_cmd", "blind reader studies (visual Turing test): create, run in a terminal, analyse"),
+]
 
 
-def build_parser() -> argparse.ArgumentParser:
+def chosen_command(argv: List[str]) -> Optional[str]:
+    """The command named in ``argv`` (its first word that is not an option), if it is one."""
+    for word in argv:
+        if not word.startswith("-"):
+            return word if word in {name for name, _, _ in COMMANDS} else None
+    return None
+
+
+def build_parser(only: Optional[str] = None, load_all: bool = True) -> argparse.ArgumentParser:
+    """The ``cmsynth`` parser. Every command's module is imported and registered, unless ``load_all``
+    is false: then only ``only``'s (or none), and the others are listed with their help line."""
     parser = argparse.ArgumentParser(
         prog="cmsynth",
         description="Cross-modality synthesis of abdominal images (MRI <-> CT): "
@@ -27,14 +50,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMANDS:
-        module = importlib.import_module(f"{__package__}.{name}")
-        module.register(sub)
+    for name, module, text in COMMANDS:
+        if load_all or name == only:
+            importlib.import_module(f"{__package__}.{module}").register(sub, text)
+        else:
+            sub.add_parser(name, help=text)
     return parser
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
+    parser = build_parser(only=chosen_command(argv), load_all=False)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()

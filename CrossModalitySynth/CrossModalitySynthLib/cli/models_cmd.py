@@ -5,10 +5,10 @@ import json
 from ..registry import Registry
 
 
-def register(sub) -> None:
+def register(sub, help_text: str) -> None:
     p = sub.add_parser(
         "models",
-        help="list, fetch, verify, import or remove model bundles",
+        help=help_text,
         description="Manage model bundles. Fetched and imported bundles are kept in a per-user cache "
         "(CMSYNTH_HOME overrides its location), verified by sha256 before use. Offline sites import the "
         "released bundle .zip with 'models import'.",

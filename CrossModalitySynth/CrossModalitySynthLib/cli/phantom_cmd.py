@@ -6,10 +6,10 @@ from ..errors import OutputError
 from .overwrite_arg import add_overwrite_argument
 
 
-def register(sub) -> None:
+def register(sub, help_text: str) -> None:
     p = sub.add_parser(
         "phantom",
-        help="write digital abdominal phantom cases: CT, T1 in/opposed phase, T2, labels, body mask",
+        help=help_text,
         description="Write DIR/case_XXX/ folders, each one synthetic patient imaged as CT (HU) and as MRI "
         "(T1 in-phase, T1 opposed-phase, T2) with organ labels and a body mask. Deterministic for a seed.",
     )

@@ -12,10 +12,10 @@ from ..progress import Progress
 from .overwrite_arg import add_overwrite_argument
 
 
-def register(sub) -> None:
+def register(sub, help_text: str) -> None:
     p = sub.add_parser(
         "reader-study",
-        help="blind reader studies (visual Turing test): create, run in a terminal, analyse",
+        help=help_text,
         description="Blind reader studies in which readers tell real from synthetic CT. 'create' writes the study "
         "folder for the readers and the answer key next to it (keep the key away from readers); 'session' and "
         "'answer' record answers; 'analyze' computes accuracy, sensitivity, specificity, AUC and kappas.",

@@ -21,10 +21,10 @@ from .overwrite_arg import add_overwrite_argument
 _IMPORTED = time.monotonic()
 
 
-def register(sub) -> None:
+def register(sub, help_text: str) -> None:
     p = sub.add_parser(
         "run",
-        help="the whole pipeline: synthetic CT + liver segmentation + overlay pictures + JSON summary",
+        help=help_text,
         description="Synthesise (and, with --liver-model, segment the liver) for one case given as INPUT volume(s), "
         "or for every case of --batch (a folder of case folders named <case>/<input name>.nii.gz, e.g. "
         "t1_in.nii.gz, t1_opp.nii.gz, or a CSV with columns case_id,<input names>[,reference_ct]). "

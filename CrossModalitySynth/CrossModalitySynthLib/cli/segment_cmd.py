@@ -10,10 +10,10 @@ from .engine_args import add_engine_arguments, add_series_argument, run_engine_c
 from .overwrite_arg import add_overwrite_argument
 
 
-def register(sub) -> None:
+def register(sub, help_text: str) -> None:
     p = sub.add_parser(
         "segment",
-        help="liver segmentation of MRI, as a label volume or a Slicer .seg.nrrd",
+        help=help_text,
         description="Run a liver segmentation model on INPUT volume(s) (the sequences the model lists, in order) "
         "and write the liver label (0 background, 1 liver) on exactly the first input's grid: a label volume "
         "(.nii.gz, .nrrd ...) or, with a .seg.nrrd name, a 3D Slicer segmentation with a named, coloured segment.",

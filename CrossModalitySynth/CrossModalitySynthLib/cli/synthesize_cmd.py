@@ -8,10 +8,10 @@ from .engine_args import add_engine_arguments, add_series_argument, run_engine_c
 from .overwrite_arg import add_overwrite_argument
 
 
-def register(sub) -> None:
+def register(sub, help_text: str) -> None:
     p = sub.add_parser(
         "synthesize",
-        help="synthetic CT from MRI (or synthetic MRI from CT), on the input's exact grid",
+        help=help_text,
         description="Run a synthesis model on INPUT volume(s) and write the result on exactly the grid of the "
         "first input. The model's direction decides what is made: an MR->CT model takes the MRI sequences it "
         "lists (in that order; see 'cmsynth models list'), a CT->MR model takes one CT. Inputs may be any "
