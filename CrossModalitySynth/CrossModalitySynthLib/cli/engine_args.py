@@ -74,10 +74,28 @@ def engine_options(args) -> EngineOptions:
                          threads=args.threads, force=args.force)
 
 
+#: the worker's models, kept between requests (None: every command loads its own; ``cmsynth worker``
+#: sets it), and what it adds to each request's final event
+_MODEL_CACHE = None
+_RESULT_EXTRA: dict = {}
+
+
+def use_model_cache(cache, extra: Optional[dict] = None) -> None:
+    """Load models through ``cache`` (a :class:`~..inference.model_cache.ModelCache`) from now on."""
+    global _MODEL_CACHE, _RESULT_EXTRA
+    _MODEL_CACHE, _RESULT_EXTRA = cache, dict(extra or {})
+
+
+def load_bundle(args, bundle):
+    """Load a verified bundle with the command's engine options (through the worker's cache)."""
+    if _MODEL_CACHE is not None:
+        return _MODEL_CACHE.get(bundle, engine_options(args))
+    return load_model(bundle, engine_options(args))
+
+
 def load(args, model_id: str):
     """Resolve a model id (or a bundle folder) through the registry, verify it, load it."""
-    bundle = Registry(args.registry).resolve(model_id)
-    return load_model(bundle, engine_options(args))
+    return load_bundle(args, Registry(args.registry).resolve(model_id))
 
 
 def make_progress(args) -> Progress:
@@ -87,7 +105,10 @@ def make_progress(args) -> Progress:
 def emit_result(args, payload: dict) -> None:
     """The final line: JSON in --progress json mode (the Slicer module reads it), else nothing."""
     if args.progress == "json":
-        print(json.dumps({"stage": "done", **payload}), flush=True)
+        extra = dict(_RESULT_EXTRA)
+        if _MODEL_CACHE is not None:
+            extra["models_already_loaded"] = list(_MODEL_CACHE.reused)
+        print(json.dumps({"stage": "done", **extra, **payload}), flush=True)
 
 
 class SignalCancel(CancelToken):

@@ -29,6 +29,8 @@ COMMANDS = [
     ("evaluate", "evaluate_cmd", "evaluate synthetic CTs against real ones: MAE/PSNR/SSIM/MS-SSIM, FID/KID, histograms, "
      "spectra, segmentation; writes metrics.json, per_case.csv, plots and an HTML report"),
     ("reader-study", "reader_study_cmd", "blind reader studies (visual Turing test): create, run in a terminal, analyse"),
+    ("worker", "worker_cmd", "a long-lived process running run/synthesize/segment requests (JSON lines on stdin) "
+     "with its models kept loaded"),
 ]
 
 

@@ -10,11 +10,10 @@ import time
 from ..errors import ConfigError, InputError
 from ..io.verify import disk_errors
 from ..pipeline import CaseInputs, find_cases, run_batch, run_case
-from ..inference import load_model
 from ..pipeline.clinical import check_case
 from ..registry import Registry
 from ..io.dicom import plain_dicom_warnings
-from .engine_args import add_engine_arguments, cancel_on_signals, emit_result, engine_options, load, make_progress
+from .engine_args import add_engine_arguments, cancel_on_signals, emit_result, load, load_bundle, make_progress
 from .overwrite_arg import add_overwrite_argument
 
 #: when this module was imported (the fallback start of wall_seconds)
@@ -65,7 +64,7 @@ def run(args) -> int:
     bundle = Registry(args.registry).resolve(args.model)
     if case is not None:  # every check of the case, once, before any model is loaded
         checked = check_case(case, args.out, args.overwrite, bundle.spec["output"]["modality"], args.force)
-    synth = load_model(bundle, engine_options(args))
+    synth = load_bundle(args, bundle)
     seg = load(args, args.liver_model) if args.liver_model else None
     progress = make_progress(args)
     with cancel_on_signals() as token:
