@@ -1,0 +1,238 @@
+"""One ``cmsynth worker`` child per Slicer session, so models stay loaded between Apply presses.
+
+:class:`CmsynthWorker` starts ``PythonSlicer -m CrossModalitySynthLib.cli.main worker`` in its own
+process group (as :class:`~.process.CmsynthProcess` does for one command) on the first request,
+writes each request as one JSON line on its stdin and reads the answers in a background thread.
+:meth:`CmsynthWorker.submit` returns a :class:`WorkerRequest`, followed like a
+:class:`~.process.CmsynthProcess`: :meth:`~WorkerRequest.poll` from a GUI timer returns the
+progress events and sets :attr:`~WorkerRequest.outcome` when the request's ``done`` or ``error``
+answer arrives, or when the worker dies.
+
+Cancel kills the worker's whole process tree at once (a request cannot be stopped half way
+otherwise); the next request starts a new worker. :meth:`CmsynthWorker.stop` ends the worker
+when the module is cleaned up or Slicer closes. Nothing here imports Qt or Slicer.
+"""
+
+import collections
+import itertools
+import json
+import queue
+import subprocess
+import threading
+import time
+from typing import Callable, Deque, Dict, List, Optional
+
+from .process import (CANCELLED, FAILED, SUCCEEDED, ProcessOutcome, ProgressEvent, _IS_WINDOWS, _STDERR_TAIL,
+                      error_message, python_executable)
+
+_ids = itertools.count(1)
+
+
+class WorkerRequest:
+    """One request to the worker: progress events, then an outcome (see the module docstring)."""
+
+    def __init__(self, worker: "CmsynthWorker", request_id: str):
+        self.worker = worker
+        self.id = request_id
+        self.outcome: Optional[ProcessOutcome] = None
+        self.last_progress: Optional[ProgressEvent] = None
+        self._events: "queue.Queue" = queue.Queue()
+        self._final: Optional[dict] = None
+        self._cancel_requested = False
+
+    @property
+    def running(self) -> bool:
+        return self.outcome is None
+
+    @property
+    def cancel_requested(self) -> bool:
+        return self._cancel_requested
+
+    @property
+    def models_already_loaded(self) -> List[str]:
+        result = self.outcome.result if self.outcome is not None else None
+        return list((result or {}).get("models_already_loaded") or [])
+
+    def poll(self) -> List[ProgressEvent]:
+        events: List[ProgressEvent] = []
+        while True:
+            try:
+                events.append(self._events.get_nowait())
+            except queue.Empty:
+                break
+        if events:
+            self.last_progress = events[-1]
+        if self.outcome is None:
+            tail = list(self.worker.stderr_tail)
+            if self._cancel_requested:
+                self.outcome = ProcessOutcome(CANCELLED, None, None, "Cancelled; nothing was added to the scene.", tail)
+            elif self._final is not None:
+                if self._final.get("stage") == "done":
+                    self.outcome = ProcessOutcome(SUCCEEDED, 0, self._final, "", tail)
+                else:
+                    self.outcome = ProcessOutcome(FAILED, 1, None, str(self._final.get("error", "")), tail)
+            elif not self.worker.alive:
+                code = self.worker.returncode
+                self.outcome = ProcessOutcome(FAILED, code, None, error_message(tail, code), tail)
+            if self.outcome is not None and self.worker._current is self:
+                self.worker._current = None
+        return events
+
+    def wait(self, timeout: Optional[float] = None, interval: float = 0.05,
+             on_progress: Optional[Callable[[ProgressEvent], None]] = None) -> ProcessOutcome:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            for event in self.poll():
+                if on_progress is not None:
+                    on_progress(event)
+            if self.outcome is not None:
+                return self.outcome
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"the worker did not answer request {self.id} within {timeout} s")
+            time.sleep(interval)
+
+    def cancel(self) -> None:
+        """Stop at once: the worker's process tree is killed; the next request starts a new one."""
+        if self.outcome is not None:
+            return
+        self._cancel_requested = True
+        self.worker.kill()
+
+    kill = cancel
+
+
+class CmsynthWorker:
+    """The session's worker child, started on the first :meth:`submit`."""
+
+    def __init__(self, python: Optional[str] = None, env: Optional[Dict[str, str]] = None,
+                 cwd: Optional[str] = None, extra_args: Optional[List[str]] = None):
+        self.python = python or python_executable()
+        self.env = env
+        self.cwd = cwd
+        self.extra_args = list(extra_args or [])
+        self.stderr_tail: Deque[str] = collections.deque(maxlen=_STDERR_TAIL)
+        self.starts = 0  #: how many worker processes this session has started
+        self._proc: Optional[subprocess.Popen] = None
+        self._requests: Dict[str, WorkerRequest] = {}
+        self._current: Optional[WorkerRequest] = None
+        self._lock = threading.Lock()
+
+    # ---- state -----------------------------------------------------------------------------
+    @property
+    def pid(self) -> Optional[int]:
+        return None if self._proc is None else self._proc.pid
+
+    @property
+    def alive(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    @property
+    def returncode(self) -> Optional[int]:
+        return None if self._proc is None else self._proc.poll()
+
+    @property
+    def busy(self) -> bool:
+        return self._current is not None and self._current.outcome is None
+
+    # ---- start and requests ----------------------------------------------------------------
+    def _start(self) -> None:
+        argv = [self.python, "-m", "CrossModalitySynthLib.cli.main", "worker"] + self.extra_args
+        kwargs = dict(stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self.env,
+                      cwd=self.cwd, text=True, encoding="utf-8", errors="replace", bufsize=1)
+        if _IS_WINDOWS:
+            kwargs["creationflags"] = subprocess.CREATE_NEW_PROCESS_GROUP | getattr(subprocess, "CREATE_NO_WINDOW", 0)
+        else:
+            kwargs["start_new_session"] = True
+        self.stderr_tail.clear()
+        self._proc = subprocess.Popen(argv, **kwargs)
+        self.starts += 1
+        proc = self._proc
+        for target, stream in ((self._read_stdout, proc.stdout), (self._read_stderr, proc.stderr)):
+            threading.Thread(target=target, args=(stream,), daemon=True, name=f"cmsynth-worker-{proc.pid}").start()
+
+    def submit(self, command: str, args: dict) -> WorkerRequest:
+        """Send one ``run`` / ``synthesize`` / ``segment`` request (options by name, see
+        ``cmsynth worker``); starts the worker first when there is none."""
+        if self.busy:
+            raise RuntimeError("the worker is busy with another request")
+        if not self.alive:
+            self._start()
+        request = WorkerRequest(self, f"r{next(_ids)}")
+        with self._lock:
+            self._requests[request.id] = request
+            self._current = request
+        line = json.dumps({"id": request.id, "command": command, "args": args})
+        try:
+            self._proc.stdin.write(line + "\n")
+            self._proc.stdin.flush()
+        except (BrokenPipeError, OSError):
+            pass  # the worker died; the request's poll reports it
+        return request
+
+    # ---- reader threads --------------------------------------------------------------------
+    def _read_stdout(self, stream) -> None:
+        try:
+            for line in iter(stream.readline, ""):
+                try:
+                    obj = json.loads(line)
+                except ValueError:
+                    continue
+                if not isinstance(obj, dict) or "stage" not in obj:
+                    continue
+                with self._lock:
+                    request = self._requests.get(obj.get("id")) if obj.get("id") is not None else self._current
+                if request is None:
+                    continue
+                if obj["stage"] in ("done", "error"):
+                    request._final = obj
+                else:
+                    request._events.put(ProgressEvent.from_dict(obj))
+        finally:
+            stream.close()
+
+    def _read_stderr(self, stream) -> None:
+        try:
+            for line in iter(stream.readline, ""):
+                self.stderr_tail.append(line.rstrip("\n"))
+        finally:
+            stream.close()
+
+    # ---- ending ----------------------------------------------------------------------------
+    def kill(self) -> None:
+        """End the worker's whole process tree at once."""
+        proc = self._proc
+        if proc is None:
+            return
+        if _IS_WINDOWS:
+            subprocess.run(["taskkill", "/F", "/T", "/PID", str(proc.pid)], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, check=False)
+        else:
+            import os
+            import signal
+
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # pragma: no cover - SIGKILL does not wait
+            pass
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """End the worker: end of its stdin (it finishes the current request), then the tree is
+        killed if it is still there after ``timeout`` seconds."""
+        proc = self._proc
+        if proc is None:
+            return
+        if proc.poll() is None:
+            try:
+                proc.stdin.close()
+            except OSError:
+                pass
+            try:
+                proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                pass
+        self.kill()
+        self._proc = None
