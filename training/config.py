@@ -29,6 +29,7 @@ import yaml
 
 from CrossModalitySynthLib.errors import ConfigError
 from CrossModalitySynthLib.preprocess import ModelGridSpec
+from CrossModalitySynthLib.registry.spec import Direction
 
 TASKS = ("cyclegan", "essnet", "unet", "augment")
 #: ``train.seg_loss`` values (see ``training/losses.py``) and ``model.segmenter`` values.
@@ -237,7 +238,7 @@ class AugmentConfig:
 class Config:
     task: str = ""
     seed: int = 0
-    direction: str = "MR->CT"
+    direction: str = Direction.MR_TO_CT.value
     data: DataConfig = field(default_factory=DataConfig)
     val: ValConfig = field(default_factory=ValConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -457,9 +458,9 @@ def validate(cfg: Config, source: str = "the configuration", check_paths: bool =
                 m.mr_channels, len(seqs), ", ".join(seqs)
             )
         )
-    if cfg.direction not in ("MR->CT", "CT->MR"):
-        raise ConfigError("direction {!r} is unknown; use MR->CT or CT->MR.".format(cfg.direction))
-    if cfg.task != "cyclegan" and cfg.direction != "MR->CT":
+    if cfg.direction not in Direction.synthesis():
+        raise ConfigError("direction {!r} is unknown; use {}.".format(cfg.direction, " or ".join(map(str, Direction.synthesis()))))
+    if cfg.task != "cyclegan" and cfg.direction != Direction.MR_TO_CT:
         raise ConfigError("'direction' applies to the cyclegan task only (EssNet is always CT->MR); remove it.")
     for key in ("ngf", "ndf", "n_layers"):
         _positive(getattr(m, key), "model." + key)
@@ -480,7 +481,7 @@ def validate(cfg: Config, source: str = "the configuration", check_paths: bool =
     if t.lambda_paired < 0:
         raise ConfigError("train.lambda_paired must be >= 0, got {}.".format(t.lambda_paired))
     if t.lambda_paired > 0:
-        if cfg.task != "cyclegan" or cfg.direction != "MR->CT" or d.dataset != "phantom":
+        if cfg.task != "cyclegan" or cfg.direction != Direction.MR_TO_CT or d.dataset != "phantom":
             raise ConfigError(
                 "train.lambda_paired needs the cyclegan task, direction MR->CT and phantom data (the CT on the MR "
                 "grid of the same patient); set it to 0 otherwise."

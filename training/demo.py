@@ -100,7 +100,7 @@ def gate_one(name: str, resources: str = RESOURCES, heldout: str = HELDOUT,
     """Measure the bf16 gate of an exported MR->CT demo bundle, rewrite its spec.json (weights
     untouched) and its Models.json entry; returns the gate record."""
     from CrossModalitySynthLib.inference.precision import bundle_gate, merge_gate
-    from CrossModalitySynthLib.registry import load_bundle, write_bundle_spec
+    from CrossModalitySynthLib.registry import Direction, load_bundle, write_bundle_spec
 
     from .export import measure_gate, registry_entry, update_registry
 
@@ -110,14 +110,14 @@ def gate_one(name: str, resources: str = RESOURCES, heldout: str = HELDOUT,
     bundle_id = _config(name, check_paths=False).export.id  # the training data need not exist
     folder = os.path.join(resources, "Models", bundle_id)
     bundle = load_bundle(folder)  # verified: the weights are the ones the spec pins
-    if bundle.direction != "MR->CT":
+    if bundle.direction != Direction.MR_TO_CT:
         raise ConfigError("{} is a {} bundle; the bf16 gate is measured on MR->CT bundles only.".format(
             bundle_id, bundle.direction))
     make_heldout(heldout)
     record = measure_gate(folder, heldout, list(cases))
-    spec = dict(bundle.spec)
+    spec = bundle.contract.to_dict()
     spec["metrics"] = dict(spec.get("metrics") or {})
-    spec["metrics"]["bf16_gate"] = merge_gate(bundle_gate(bundle.spec), record)
+    spec["metrics"]["bf16_gate"] = merge_gate(bundle_gate(bundle.contract.raw), record)
     present = {os.path.relpath(os.path.join(r, f), folder).replace(os.sep, "/")
                for r, _, fs in os.walk(folder) for f in fs}
     extra = sorted(f for f in present if f != "spec.json" and not f.startswith(".") and f not in spec["files"])

@@ -136,7 +136,7 @@ def evaluate_cases(per_case: Callable[[CaseRef], Dict[str, float]], refs: Sequen
 def load_bundle_network(folder: str, device: torch.device = torch.device("cpu")):
     """Load a bundle by the inference engine's loader (fp32): ``(bundle, network in eval mode, ModelGridSpec)``."""
     from CrossModalitySynthLib.inference import EngineOptions, load_model
-    from CrossModalitySynthLib.registry import load_bundle
+    from CrossModalitySynthLib.registry import Direction, load_bundle
 
     device = torch.device(device)
     model = load_model(load_bundle(folder), EngineOptions(device=device.type, precision="fp32", force=True))
@@ -166,18 +166,18 @@ def evaluate_bundle(folder: str, dataset_root: str, cases: Sequence[str], device
     """
     from CrossModalitySynthLib.inference import EngineOptions, load_model, segment as engine_segment, synthesize
     from CrossModalitySynthLib.preprocess import IntensityScale, mr_scale
-    from CrossModalitySynthLib.registry import load_bundle
+    from CrossModalitySynthLib.registry import Direction, load_bundle
 
     # fp32 always: the recorded metrics must not depend on the CPU the export ran on
     model = load_model(load_bundle(folder), EngineOptions(device=device, precision="fp32", threads=threads, force=True))
-    spec = model.spec
-    names = [i["name"] for i in spec["inputs"]]
-    direction = spec["direction"]
+    spec = model.contract
+    names = spec.input_names
+    direction = spec.direction
     rows = []
     for case in cases:
         folder_c = os.path.join(dataset_root, case)
         body = read_volume(os.path.join(folder_c, "body.nii.gz"))
-        if direction == "MR->CT":
+        if direction == Direction.MR_TO_CT:
             images, _, _ = load_case(CaseRef("phantom", dataset_root, case, "MR", tuple(names)), with_label=False)
             sct = synthesize(model, images).image
             ct = read_volume(os.path.join(folder_c, "ct_on_mr.nii.gz"))
@@ -186,8 +186,8 @@ def evaluate_bundle(folder: str, dataset_root: str, cases: Sequence[str], device
             rows.append({"sct_mae_hu": mae(ct, sct, mask=body),
                          # what a constant 0 HU (water) inside the body scores: the floor a model must beat
                          "water_baseline_mae_hu": mae(ct, water, mask=body)})
-        elif direction == "CT->MR":
-            seqs = list(spec["output"].get("sequences") or ["t1_in"])
+        elif direction == Direction.CT_TO_MR:
+            seqs = list(spec.output.sequences or ["t1_in"])
             smr = sitk.GetArrayFromImage(synthesize(model, [read_volume(os.path.join(folder_c, "ct_on_mr.nii.gz"))]).image)
             real = sitk.GetArrayFromImage(read_volume(os.path.join(folder_c, "{}.nii.gz".format(seqs[0]))))
             syn_norm = IntensityScale(*model.grid_spec.mr_output_range).forward(smr)

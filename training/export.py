@@ -35,7 +35,7 @@ from CrossModalitySynthLib.errors import ConfigError, OutputError
 from CrossModalitySynthLib.io import atomic_folder
 from CrossModalitySynthLib.io.writer import check_folder_replaceable
 from CrossModalitySynthLib.networks import build_network, export_onnx
-from CrossModalitySynthLib.registry import write_bundle_spec
+from CrossModalitySynthLib.registry import Direction, write_bundle_spec
 
 from .checkpoint import load_checkpoint
 from .config import config_from_dict, trained_seg_loss
@@ -109,7 +109,7 @@ def measure_gate(folder: str, dataset_root: str, cases: Sequence[str], threads: 
     from .evaluate import phantom_gate_cases
 
     bundle = load_bundle(folder)
-    names = [i["name"] for i in bundle.spec["inputs"]]
+    names = bundle.contract.input_names
     record = measure_bf16_gate(bundle, phantom_gate_cases(dataset_root, cases, names), names=list(cases),
                                threads=threads)
     provenance = _phantom_provenance({"dataset": "phantom", "root": dataset_root, "mr_cases": list(cases)})
@@ -182,10 +182,10 @@ def restamp_training_range(folder: str, models_json: Optional[str] = None) -> Di
     bundle = load_bundle(folder)  # verified: the files are the ones the spec pins
     present = {os.path.relpath(os.path.join(r, f), folder).replace(os.sep, "/")
                for r, _, fs in os.walk(folder) for f in fs}
-    extra = sorted(f for f in present if f != "spec.json" and not f.startswith(".") and f not in bundle.spec["files"])
+    extra = sorted(f for f in present if f != "spec.json" and not f.startswith(".") and f not in bundle.contract.files)
     if extra:  # write_bundle_spec would pin them too
         raise ConfigError("{} holds files its spec does not list ({}); remove them first.".format(folder, ", ".join(extra)))
-    spec = dict(bundle.spec)
+    spec = bundle.contract.to_dict()
     spec["training_range"] = measure_training_range(spec)
     write_bundle_spec(folder, spec)
     if models_json:
@@ -301,7 +301,7 @@ def export_checkpoint(
             held["data"] = "digital phantom ({}): full volumes run by the inference engine (prepare -> network -> restore)".format(
                 os.path.basename(os.path.abspath(eval_root)))
             spec["metrics"]["held_out_phantom"] = held
-            if spec["direction"] == "MR->CT":
+            if spec["direction"] == Direction.MR_TO_CT:
                 spec["metrics"]["bf16_gate"] = measure_gate(tmp, eval_root, cases)
             write_bundle_spec(tmp, spec)
     return out
@@ -322,13 +322,13 @@ def registry_entry(folder: str, path_in_registry: str) -> Dict[str, Any]:
     return {
         "id": b.id,
         "version": b.version,
-        "direction": b.direction,
-        "inputs": [i.get("sequence", i["name"]) for i in b.inputs],
+        "direction": b.direction.value,
+        "inputs": b.contract.input_sequences,
         "path": path_in_registry,
         "sha256": sha256_of(os.path.join(folder, "spec.json")),
         "size": bundle_size(folder),
-        "licence": b.spec.get("licence", ""),
-        "description": b.spec.get("description", ""),
+        "licence": b.contract.licence,
+        "description": b.contract.description,
     }
 
 

@@ -16,7 +16,7 @@ from ..errors import ConfigError, InputError
 from ..preprocess import ModelGridSpec, prepare
 from ..preprocess.checks import check_volume
 from ..preprocess.modality import warn_if_modality_mismatch
-from ..registry import Bundle
+from ..registry import Bundle, BundleSpec
 from .cancel import CancelToken
 from .device import check_backend, resolve_device
 from .memory import choose_batch_size
@@ -25,9 +25,6 @@ from .progress import ProgressCallback
 from .runners import OnnxRunner, TorchRunner
 from .slice_runner import restore_label, run_slices
 from .training_range import check_input as check_training_range
-
-SYNTHESIS_DIRECTIONS = ("MR->CT", "CT->MR")
-SEGMENTATION_DIRECTIONS = ("MR->LIVER",)
 
 
 @dataclass
@@ -87,16 +84,22 @@ class LoadedModel:
     precision_reason: str = ""
 
     @property
+    def contract(self) -> BundleSpec:
+        """The bundle's typed spec."""
+        return self.bundle.contract
+
+    @property
     def spec(self) -> dict:
+        """The spec's JSON (a copy), as :attr:`Bundle.spec`."""
         return self.bundle.spec
 
     @property
     def input_names(self) -> List[str]:
-        return [i["name"] for i in self.spec["inputs"]]
+        return self.contract.input_names
 
     @property
     def input_sequences(self) -> List[str]:
-        return [i.get("sequence", i["name"]) for i in self.spec["inputs"]]
+        return self.contract.input_sequences
 
 
 @dataclass
@@ -121,29 +124,27 @@ def load_model(bundle: Bundle, options: Optional[EngineOptions] = None) -> Loade
     check_precision(options.precision)
     check_backend(options.backend)
     device = resolve_device(options.device)
-    spec = bundle.spec
-    for key in ("network", "preprocessing"):
-        if key not in spec:
-            raise InputError(f"Model bundle {bundle.id} has no '{key}' in its spec; it cannot be run.")
-    grid_spec = ModelGridSpec.from_dict(spec["preprocessing"])
+    spec = bundle.contract
+    spec.require_runnable()
+    grid_spec = spec.grid_spec()
     weights = bundle.file("weights.pt")
     weights_bytes = os.path.getsize(weights)
-    choice = resolve_precision(options.precision, device, spec, options.backend)
+    choice = resolve_precision(options.precision, device, spec.raw, options.backend)
     if options.backend == "onnx":
         runner = OnnxRunner(bundle.file("model.onnx"), device, choice.precision, options.threads)
     else:
         import torch
 
-        from ..networks import NetworkConfig, build_network
+        from ..networks import build_network
 
-        net = build_network(NetworkConfig.from_dict(spec["network"]), init=False)
+        net = build_network(spec.network_config(), init=False)
         try:
             state = torch.load(weights, map_location="cpu", weights_only=True)
             net.load_state_dict(state)
         except Exception as exc:  # noqa: BLE001 - any failure here means an unusable bundle
             raise InputError(f"Model bundle {bundle.id}: its weights do not fit its network ({str(exc)[:160]}).") from None
         runner = TorchRunner(net, device, choice.precision, options.threads)
-        confirmed = confirm_runner(choice, options.precision, device, spec, runner.path)
+        confirmed = confirm_runner(choice, options.precision, device, spec.raw, runner.path)
         if confirmed != choice:
             runner = TorchRunner(net, device, confirmed.precision, options.threads)
             choice = confirmed
@@ -155,7 +156,7 @@ def _as_model(model: Union[LoadedModel, Bundle], options: Optional[EngineOptions
 
 
 def _check_inputs(model: LoadedModel, images: Sequence[sitk.Image], force: bool) -> List[str]:
-    spec_inputs = model.spec["inputs"]
+    spec_inputs = model.contract.inputs
     if len(images) != len(spec_inputs):
         wanted = ", ".join(model.input_sequences)
         raise InputError(
@@ -166,11 +167,11 @@ def _check_inputs(model: LoadedModel, images: Sequence[sitk.Image], force: bool)
     for img, meta in zip(images, spec_inputs):
         if not isinstance(img, sitk.Image) or img.GetDimension() != 3:
             continue  # prepare() gives the precise message
-        check_volume(img, meta.get("sequence", meta["name"]))  # an empty or constant volume is not "an MRI"
-        msg = warn_if_modality_mismatch(img, meta["modality"])
+        check_volume(img, meta.sequence)  # an empty or constant volume is not "an MRI"
+        msg = warn_if_modality_mismatch(img, meta.modality)
         if msg:
             if not force:
-                raise InputError(f"{meta.get('sequence', meta['name'])}: {msg} Pass --force to run anyway.")
+                raise InputError(f"{meta.sequence}: {msg} Pass --force to run anyway.")
             warnings.append(msg)
     return warnings
 
@@ -186,13 +187,13 @@ def _run_network(
     opts = model.options
     timings: Dict[str, float] = {}
     warnings = _check_inputs(model, images, opts.force)
-    modality = model.spec["inputs"][0]["modality"]
+    modality = model.contract.input_modality
     t0 = time.perf_counter()
     if progress:
         progress("prepare", 0, 1)
     prepared = prepare(list(images), model.grid_spec, modality=modality, names=model.input_sequences)
     # the input against what the model was trained on (spec "training_range"), on the normalised model grid
-    warnings = warnings + check_training_range(model.spec, prepared, images, sources)
+    warnings = warnings + check_training_range(model.contract, prepared, images, sources)
     timings["prepare"] = time.perf_counter() - t0
     if progress:
         progress("prepare", 1, 1)
@@ -200,7 +201,7 @@ def _run_network(
         cancel.check()
     c, z, h, w = prepared.array.shape
     budget = None if opts.memory_budget_mb is None else int(opts.memory_budget_mb * 1024 * 1024)
-    batch = choose_batch_size(model.spec["network"], (c, z, h, w), model.weights_bytes, model.device,
+    batch = choose_batch_size(model.contract.network, (c, z, h, w), model.weights_bytes, model.device,
                               budget, opts.batch_size)
     preferred = model.runner.preferred_batch()
     if preferred and not opts.batch_size:  # the runner's own best batch: progress and cancel every few slices
@@ -232,12 +233,12 @@ def synthesize(
         spacing and direction of ``images[0]``.
     """
     model = _as_model(model, options)
-    direction = model.spec["direction"]
-    if direction not in SYNTHESIS_DIRECTIONS:
+    direction = model.contract.direction
+    if not direction.is_synthesis:
         raise InputError(f"Model {model.bundle.id} is a {direction} model, not a synthesis model; use 'segment'.")
     prepared, out, batch, warnings, timings = _run_network(model, images, "synthesize", progress, cancel, sources)
     t0 = time.perf_counter()
-    output = model.spec["output"]["modality"]
+    output = model.contract.output.modality
     image = prepared.restore(out[0], kind="image", output=output)
     timings["restore"] = time.perf_counter() - t0
     if progress:
@@ -258,8 +259,8 @@ def segment(
     for :func:`synthesize`. The label is taken from the class probabilities resampled onto that grid
     (:func:`.slice_runner.restore_label`), not resampled as a label."""
     model = _as_model(model, options)
-    if model.spec["direction"] not in SEGMENTATION_DIRECTIONS:
-        raise InputError(f"Model {model.bundle.id} is a {model.spec['direction']} model, not a segmentation model.")
+    if not model.contract.direction.is_label_output:
+        raise InputError(f"Model {model.bundle.id} is a {model.contract.direction} model, not a segmentation model.")
     prepared, out, batch, warnings, timings = _run_network(model, images, "segment", progress, cancel, sources)
     t0 = time.perf_counter()
     image = restore_label(prepared, out)

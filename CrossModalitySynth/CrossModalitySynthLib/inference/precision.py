@@ -26,6 +26,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from ..errors import ConfigError
+from ..registry.spec import Direction
 from .device import bf16_hardware, native_bf16
 
 #: The gate: mean and 99th percentile of |HU difference| inside the body.
@@ -34,7 +35,7 @@ GATE_P99_HU = 5.0
 #: Tolerance for an optimised fp32 path against the eager fp32 reference (max |HU difference|).
 FP32_PATH_MAX_HU = 1.0
 #: Only these bundles are gated (and can run bf16 under ``auto``): their output is in HU.
-GATED_DIRECTION = "MR->CT"
+GATED_DIRECTION = Direction.MR_TO_CT
 PRECISIONS = ("auto", "fp32", "bf16")
 
 

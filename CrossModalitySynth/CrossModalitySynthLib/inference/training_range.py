@@ -18,7 +18,7 @@ exact preprocessing the engine runs) and :func:`volume_statistics` measures, on 
      "channels": [{"name": "t1_in", "histogram": [...], "max_training_distance": d,
                    "threshold": t}, ...]}
 
-:func:`CrossModalitySynthLib.registry.bundle.read_spec` checks that key's form when a bundle is read.
+:class:`CrossModalitySynthLib.registry.spec.BundleSpec` checks that key's form when a bundle is read.
 
 At run time :func:`check_input` (called by the engine after ``prepare``, so the normalisation is
 the one the network sees) compares an input with that record and returns warnings in words:
@@ -46,6 +46,7 @@ from typing import Any, Dict, List, Optional, Sequence
 import numpy as np
 
 from ..errors import InputError
+from ..registry.spec import BundleSpec
 
 VERSION = 1
 #: histogram bins over the normalised range [-1, 1]
@@ -186,12 +187,12 @@ def is_phantom_case_file(path: Optional[str], image=None) -> bool:
     return False
 
 
-def phantom_only(spec: Dict[str, Any]) -> bool:
+def phantom_only(spec: BundleSpec) -> bool:
     """Whether the bundle says it was trained only on digital phantom data."""
-    rec = spec.get("training_range")
-    if isinstance(rec, dict) and "phantom_only" in rec:
+    rec = spec.training_range
+    if rec is not None and "phantom_only" in rec:
         return bool(rec["phantom_only"])
-    data = (spec.get("training") or {}).get("data") or {}
+    data = spec.training.get("data") or {}
     return isinstance(data, dict) and data.get("dataset") == "phantom"
 
 
@@ -210,23 +211,23 @@ def _range(lo: float, hi: float) -> str:
     return f"({_fmt(lo)} mm)" if lo == hi else f"({_fmt(lo)}-{_fmt(hi)} mm)"
 
 
-def check_input(spec: Dict[str, Any], prepared, images=None, sources: Optional[Sequence[Optional[str]]] = None,
+def check_input(spec: BundleSpec, prepared, images=None, sources: Optional[Sequence[Optional[str]]] = None,
                 names: Optional[Sequence[str]] = None) -> List[str]:
     """Warnings (sentences) where an input lies outside what the bundle ``spec`` was trained on.
 
     Args:
-        spec: the bundle spec (its ``training_range`` and ``training.data``).
+        spec: the bundle's typed spec (its ``training_range`` and ``training.data``).
         prepared: the engine's :class:`~CrossModalitySynthLib.preprocess.Prepared` of the input.
         images: the input images (for the phantom rule's grid check).
         sources: the input files in the same order, or None when the images were not read from
             files (then the input is not known to be a phantom case).
         names: input names in spec order (default: the spec's).
     """
-    model = spec.get("id", "the model")
+    model = spec.id
     warnings: List[str] = []
-    rec = spec.get("training_range")
-    names = list(names or [i["name"] for i in spec.get("inputs", [])])
-    if isinstance(rec, dict):
+    rec = spec.training_range
+    names = list(names or spec.input_names)
+    if rec is not None:
         stats = volume_statistics(prepared, names, int(rec.get("bins", BINS)))
         lo, hi = rec["spacing_mm"]["inplane"]
         sx, sy = stats["inplane_mm"]
@@ -247,7 +248,7 @@ def check_input(spec: Dict[str, Any], prepared, images=None, sources: Optional[S
             if _outside(got, value[0], value[1]):
                 warnings.append(f"{model}: the input's {words[key]} {got:.0f} mm is outside the training range "
                                 f"({value[0]:.0f}-{value[1]:.0f} mm).")
-        sequences = {i["name"]: i.get("sequence", i["name"]) for i in spec.get("inputs", [])}
+        sequences = dict(zip(spec.input_names, spec.input_sequences))
         for ch in rec.get("channels", []):
             got = stats["histograms"].get(ch["name"])
             if got is None:

@@ -113,7 +113,7 @@ def run_case(
     t_start = time.perf_counter()
     checked_before = 0.0 if checked is None else checked.seconds  # the reference was read then
     if checked is None:
-        checked = check_case(case, out_dir, overwrite, synth.spec["output"]["modality"], synth.options.force)
+        checked = check_case(case, out_dir, overwrite, synth.contract.output.modality, synth.options.force)
     reference, reference_warning = checked.reference, checked.reference_warning
     images = [read_volume(p) for p in case.paths]
     stages = {"read": time.perf_counter() - t_start + checked_before}
@@ -166,8 +166,8 @@ def _write_outputs(staging, case, synth, seg, res, seg_res, images, reference, o
     stages["write"] = time.perf_counter() - t_write
     t_overlays = time.perf_counter()
     if overlays:
-        pics = save_overlays(images[0], res.image, liver, staging, input_modality=synth.spec["inputs"][0]["modality"],
-                             output_modality=synth.spec["output"]["modality"])
+        pics = save_overlays(images[0], res.image, liver, staging, input_modality=synth.contract.input_modality,
+                             output_modality=synth.contract.output.modality)
         outputs.update({f"overlay_{k}": os.path.basename(v) for k, v in pics.items()})
         stages["overlays"] = time.perf_counter() - t_overlays
     summary = _summary(case, synth, seg, res, seg_res, images, reference, outputs, t_start, stages)
@@ -183,7 +183,7 @@ def _summary(case, synth, seg, res, seg_res, images, reference, outputs, t_start
         "case_id": case.case_id,
         "cmsynth_version": __version__,
         "inputs": [{"path": os.path.abspath(p), "sequence": s} for p, s in zip(case.paths, synth.input_sequences)],
-        "model": {"id": synth.bundle.id, "version": synth.bundle.version, "direction": synth.spec["direction"]},
+        "model": {"id": synth.bundle.id, "version": synth.bundle.version, "direction": synth.contract.direction.value},
         "liver_model": ({"id": seg.bundle.id, "version": seg.bundle.version, "precision": seg.precision}
                         if seg is not None else None),
         "outputs": outputs,

@@ -1,38 +1,20 @@
 """The model bundle: ``spec.json`` + files, every file checked against its sha256 before use.
 
-``spec.json`` keys (what depends on the model reads them; nothing is hard-coded beside them):
-
-- ``format_version`` (int), ``id``, ``version``, ``description``, ``licence``
-- ``direction``: ``"MR->CT"``, ``"CT->MR"`` or ``"MR->LIVER"`` (segmentation)
-- ``inputs``: list of ``{"name", "modality", "sequence"}``, one per input channel, in order
-- ``output``: e.g. ``{"modality": "CT", "unit": "HU", "range": [-1024, 3071]}``
-- ``network``: the network configuration, ``preprocessing``: the model-grid spec
-- ``training``: what data it was trained on, for how long; ``metrics``: validation figures
-- ``training_range`` (optional): what the training data looked like (spacing range, body size,
-  normalised body-intensity histogram per input, whether phantom-only), recorded at export and
-  compared with every input at run time; see :mod:`CrossModalitySynthLib.inference.training_range`
-- ``files``: ``{relative name: {"sha256": hex, "size": bytes}}``
-- ``spec_sha256``: sha256 of the rest of the spec (canonical JSON: sorted keys, no spaces), so
-  the sha256 of a bundle covers ``spec.json`` itself; :func:`load_bundle` checks it with the
-  files, before every run, for every kind of bundle (shipped, downloaded, imported, a folder)
+``spec.json`` is the model contract: its keys and every check of them are in :mod:`.spec`
+(:class:`~.spec.BundleSpec`). ``spec_sha256`` is the sha256 of the rest of the spec (canonical JSON:
+sorted keys, no spaces), so the sha256 of a bundle covers ``spec.json`` itself; :func:`load_bundle`
+checks it with the files, before every run, for every kind of bundle (shipped, downloaded,
+imported, a folder), and then types the verified JSON.
 """
 
 import hashlib
 import json
-import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Dict, List
 
 from ..errors import InputError
-
-SPEC_NAME = "spec.json"
-FORMAT_VERSION = 1
-REQUIRED_KEYS = ("format_version", "id", "version", "direction", "inputs", "output", "files")
-DIRECTIONS = ("MR->CT", "CT->MR", "MR->LIVER")
-#: the newest ``training_range`` record this version reads (inference.training_range.VERSION)
-TRAINING_RANGE_VERSION = 1
-
+from .spec import FORMAT_VERSION, SPEC_NAME, BundleSpec, Direction, InputSpec, check_format_version
 
 def sha256_of(path: str, chunk: int = 1 << 20) -> str:
     h = hashlib.sha256()
@@ -47,31 +29,36 @@ def sha256_of(path: str, chunk: int = 1 << 20) -> str:
 
 @dataclass
 class Bundle:
-    """A verified bundle on disk."""
+    """A verified bundle on disk: its folder and its typed spec (:class:`~.spec.BundleSpec`)."""
 
     path: str
-    spec: Dict[str, Any] = field(default_factory=dict)
+    contract: BundleSpec
+
+    @property
+    def spec(self) -> Dict[str, Any]:
+        """The spec's JSON as on disk (a copy): for writing a changed spec, and free-form records."""
+        return self.contract.to_dict()
 
     @property
     def id(self) -> str:
-        return self.spec["id"]
+        return self.contract.id
 
     @property
     def version(self) -> str:
-        return self.spec["version"]
+        return self.contract.version
 
     @property
-    def direction(self) -> str:
-        return self.spec["direction"]
+    def direction(self) -> Direction:
+        return self.contract.direction
 
     @property
-    def inputs(self) -> List[Dict[str, str]]:
-        return self.spec["inputs"]
+    def inputs(self) -> List[InputSpec]:
+        return list(self.contract.inputs)
 
     def file(self, name: str) -> str:
         """Absolute path of one of the bundle's listed files."""
-        if name not in self.spec["files"]:
-            raise InputError(f"Model bundle {self.path} has no file '{name}'; it lists {sorted(self.spec['files'])}.")
+        if name not in self.contract.files:
+            raise InputError(f"Model bundle {self.path} has no file '{name}'; it lists {sorted(self.contract.files)}.")
         return os.path.join(self.path, name)
 
 
@@ -109,7 +96,7 @@ def write_bundle_spec(folder: str, spec: Dict[str, Any]) -> str:
     return path
 
 
-def read_spec(folder: str) -> Dict[str, Any]:
+def _read_json(folder: str) -> Dict[str, Any]:
     path = os.path.join(folder, SPEC_NAME)
     if not os.path.isfile(path):
         raise InputError(f"{folder} is not a model bundle: it has no {SPEC_NAME}.")
@@ -118,64 +105,19 @@ def read_spec(folder: str) -> Dict[str, Any]:
             spec = json.load(f)
     except (OSError, ValueError) as exc:
         raise InputError(f"Model bundle {folder}: {SPEC_NAME} is not valid JSON ({exc}).") from None
-    missing = [k for k in REQUIRED_KEYS if k not in spec]
-    if missing:
-        raise InputError(f"Model bundle {folder}: {SPEC_NAME} lacks {', '.join(missing)}.")
-    if spec["format_version"] > FORMAT_VERSION:
-        raise InputError(
-            f"Model bundle {folder} has format {spec['format_version']}; this version of CrossModalitySynth "
-            f"reads up to {FORMAT_VERSION}: update the extension."
-        )
-    if spec["direction"] not in DIRECTIONS:
-        raise InputError(f"Model bundle {folder}: unknown direction {spec['direction']!r}; expected one of {DIRECTIONS}.")
-    if "training_range" in spec:
-        check_training_range(spec["training_range"], [i.get("name") for i in spec["inputs"]
-                                                      if isinstance(i, dict)], f"Model bundle {folder}")
+    if not isinstance(spec, dict):
+        raise InputError(f"Model bundle {path}: the spec must be a JSON object; export the bundle again.")
     return spec
 
 
-def _is_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+def _where(folder: str) -> str:
+    return f"Model bundle {os.path.join(folder, SPEC_NAME)}"
 
 
-def _check_pair(value: Any, what: str, where: str) -> None:
-    if not (isinstance(value, list) and len(value) == 2 and all(_is_number(v) and v > 0 for v in value)
-            and value[0] <= value[1]):
-        raise InputError(f"{where}: training_range {what} must be [low, high] positive numbers, not {value!r}; "
-                         "export the bundle again.")
-
-
-def check_training_range(record: Any, input_names: List[str], where: str) -> None:
-    """The form of a spec's optional ``training_range`` (InputError, one sentence, when malformed)."""
-    if not isinstance(record, dict):
-        raise InputError(f"{where}: training_range must be a JSON object; export the bundle again.")
-    version = record.get("version", 1)
-    if not isinstance(version, int) or version > TRAINING_RANGE_VERSION:
-        raise InputError(f"{where}: training_range version {version!r} is newer than this version of "
-                         f"CrossModalitySynth reads ({TRAINING_RANGE_VERSION}); update the extension.")
-    spacing = record.get("spacing_mm")
-    if not isinstance(spacing, dict):
-        raise InputError(f"{where}: training_range lacks spacing_mm; export the bundle again.")
-    for key in ("inplane", "through_plane"):
-        _check_pair(spacing.get(key), f"spacing_mm.{key}", where)
-    body = record.get("body_mm") or {}
-    if not isinstance(body, dict):
-        raise InputError(f"{where}: training_range body_mm must be a JSON object; export the bundle again.")
-    for key, value in body.items():
-        if value is not None:
-            _check_pair(value, f"body_mm.{key}", where)
-    channels = record.get("channels")
-    names = [c.get("name") if isinstance(c, dict) else None for c in channels] if isinstance(channels, list) else None
-    if names != list(input_names):
-        raise InputError(f"{where}: training_range channels {names} must be the inputs {list(input_names)}, in order; "
-                         "export the bundle again.")
-    bins = record.get("bins", 40)
-    for c in channels:
-        hist = c.get("histogram")
-        if not (isinstance(hist, list) and len(hist) == bins and all(_is_number(v) and v >= 0 for v in hist) and sum(hist) > 0
-                and _is_number(c.get("threshold")) and c["threshold"] > 0):
-            raise InputError(f"{where}: training_range channel {c.get('name')!r} needs a histogram of {bins!r} non-negative "
-                             "numbers and a positive threshold; export the bundle again.")
+def read_spec(folder: str) -> BundleSpec:
+    """The typed spec of the bundle in ``folder`` for listing it: not verified against its sha256,
+    its grid spec not parsed (that needs numpy); InputError when it breaks the contract."""
+    return BundleSpec.from_dict(_read_json(folder), _where(folder), grid=False)
 
 
 def load_bundle(folder: str, verify: bool = True) -> Bundle:
@@ -186,21 +128,29 @@ def load_bundle(folder: str, verify: bool = True) -> Bundle:
     saying to fetch or import the bundle again.
     """
     folder = os.path.abspath(folder)
-    spec = read_spec(folder)
-    if verify:
-        if "spec_sha256" not in spec:
-            raise InputError(f"Model bundle {spec['id']} has no spec_sha256, so its {SPEC_NAME} cannot be checked; "
-                             "export it again with this version (or fetch or import it again).")
-        if spec_digest(spec) != spec["spec_sha256"]:
-            raise InputError(f"Model bundle {spec['id']} was modified: its {SPEC_NAME} does not match its sha256 "
-                             "(spec_sha256); fetch or import it again, or export it again.")
-        for rel, meta in sorted(spec["files"].items()):
-            full = os.path.join(folder, rel)
-            if not os.path.isfile(full):
-                raise InputError(f"Model bundle {spec['id']} is incomplete: {rel} is missing; fetch or import it again.")
-            if os.path.getsize(full) != meta.get("size", os.path.getsize(full)) or sha256_of(full) != meta["sha256"]:
-                raise InputError(
-                    f"Model bundle {spec['id']} is corrupt or was modified: {rel} does not match its sha256; "
-                    "fetch or import it again."
-                )
+    raw = _read_json(folder)
+    if not verify:
+        return Bundle(folder, BundleSpec.from_dict(raw, _where(folder)))
+    check_format_version(raw, _where(folder))  # a newer format: "update the extension", not "modified"
+    name = raw.get("id") if isinstance(raw.get("id"), str) else folder
+    if "spec_sha256" not in raw:
+        raise InputError(f"Model bundle {name} has no spec_sha256, so its {SPEC_NAME} cannot be checked; "
+                         "export it again with this version (or fetch or import it again).")
+    try:
+        digest = spec_digest(raw)
+    except ValueError:  # NaN or infinity in the JSON: not what write_bundle_spec wrote
+        digest = None
+    if digest != raw["spec_sha256"]:
+        raise InputError(f"Model bundle {name} was modified: its {SPEC_NAME} does not match its sha256 "
+                         "(spec_sha256); fetch or import it again, or export it again.")
+    spec = BundleSpec.from_dict(raw, _where(folder))  # the verified JSON, typed and checked
+    for rel, meta in sorted(spec.files.items()):
+        full = os.path.join(folder, rel)
+        if not os.path.isfile(full):
+            raise InputError(f"Model bundle {spec.id} is incomplete: {rel} is missing; fetch or import it again.")
+        if os.path.getsize(full) != meta.get("size", os.path.getsize(full)) or sha256_of(full) != meta["sha256"]:
+            raise InputError(
+                f"Model bundle {spec.id} is corrupt or was modified: {rel} does not match its sha256; "
+                "fetch or import it again."
+            )
     return Bundle(folder, spec)

@@ -109,9 +109,8 @@ class Registry:
                     except InputError:
                         continue
                     out.append(RegistryEntry(
-                        id=mid, version=version, direction=spec["direction"],
-                        inputs=[i.get("sequence", i.get("name", "")) for i in spec["inputs"]],
-                        licence=spec.get("licence", ""), description=spec.get("description", ""),
+                        id=mid, version=version, direction=spec.direction.value, inputs=spec.input_sequences,
+                        licence=spec.licence, description=spec.description,
                         source="local",
                     ))
         return out

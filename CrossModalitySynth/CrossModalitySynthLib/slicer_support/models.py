@@ -9,10 +9,11 @@ fetched or imported bundle from the per-user cache (bundled demo models stay).
 """
 
 import html
-import json
-import os
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional
+
+from ..errors import InputError
+from ..registry.spec import BundleSpec, Direction
 
 RESEARCH_USE = "Research use only: not for diagnosis or treatment decisions."
 
@@ -23,7 +24,8 @@ SEQUENCE_SLOTS: Dict[str, str] = {
     "T2": "t2",
     "CT": "ct",
 }
-DIRECTION_LABELS = {"MR->CT": "MRI -> CT", "CT->MR": "CT -> MRI", "MR->LIVER": "liver segmentation (MRI)"}
+DIRECTION_LABELS = {Direction.MR_TO_CT.value: "MRI -> CT", Direction.CT_TO_MR.value: "CT -> MRI",
+                    Direction.MR_TO_LIVER.value: "liver segmentation (MRI)"}
 
 
 @dataclass
@@ -53,9 +55,9 @@ class ModelInfo:
         return [SEQUENCE_SLOTS[s] for s in self.inputs if s in SEQUENCE_SLOTS]
 
 
-def training_text(spec: dict) -> str:
+def training_text(spec: BundleSpec) -> str:
     """One readable sentence on what a bundle was trained on, from its spec's ``training`` block."""
-    t = spec.get("training") or {}
+    t = spec.training
     if not t:
         return "not stated in the bundle"
     data = t.get("data")
@@ -82,19 +84,20 @@ def training_text(spec: dict) -> str:
 
 
 def _info_from_row(row: dict) -> ModelInfo:
-    spec = {}
+    from ..registry.bundle import read_spec
+
+    spec = None
     if row.get("installed") and row.get("location"):
         try:
-            with open(os.path.join(row["location"], "spec.json"), encoding="utf-8") as f:
-                spec = json.load(f)
-        except (OSError, ValueError):
-            spec = {}
+            spec = read_spec(row["location"])
+        except InputError:
+            spec = None
     return ModelInfo(
         id=row["id"], version=str(row.get("version", "")), direction=row.get("direction", ""),
         inputs=list(row.get("inputs") or []),
-        input_names=[i.get("name", "") for i in spec.get("inputs", [])],
-        description=row.get("description") or spec.get("description", ""),
-        licence=row.get("licence") or spec.get("licence", ""),
+        input_names=spec.input_names if spec else [],
+        description=row.get("description") or (spec.description if spec else ""),
+        licence=row.get("licence") or (spec.licence if spec else ""),
         training=training_text(spec) if spec else "shown once the model is downloaded",
         source=row.get("source", "registry"), installed=bool(row.get("installed")),
         location=row.get("location", ""), size=row.get("size"),

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional
 
 from ..errors import CMSynthError, InputError
+from ..registry.spec import BundleSpec, Direction
 from .process import (CANCELLED, FAILED, RUNNING, SUCCEEDED, CmsynthProcess, ProgressEvent, child_environment,
                       python_executable, run_command)
 
@@ -36,7 +37,7 @@ class SynthesisRequest:
     """What to run.
 
     :param model: synthesis model id (registry) or bundle folder.
-    :param inputs: the model's input names (``spec["inputs"][i]["name"]``, e.g. ``t1_in``) -> volume node.
+    :param inputs: the model's input names (``BundleSpec.input_names``, e.g. ``t1_in``) -> volume node.
     :param liver_model: liver model id or bundle folder, or None.
     :param output_volume: an existing scalar volume node to fill, or None (a node is created).
     :param output_segmentation: an existing segmentation node to fill, or None.
@@ -76,23 +77,23 @@ def resolve_model(model: str, registry: Optional[str] = None):
     return Registry(registry).resolve(model)
 
 
-def ordered_inputs(spec: dict, inputs: Dict[str, object]) -> List[tuple]:
+def ordered_inputs(spec: BundleSpec, inputs: Dict[str, object]) -> List[tuple]:
     """[(input name, node)] in the model's input order; a clear error for a missing one."""
     out = []
-    for entry in spec["inputs"]:
-        name = entry["name"]
+    for entry in spec.inputs:
+        name = entry.name
         node = inputs.get(name)
         if node is None:
             raise InputError(
-                f"Model {spec['id']} needs a {entry.get('sequence', name)} volume; select one in the Inputs section."
+                f"Model {spec.id} needs a {entry.sequence} volume; select one in the Inputs section."
             )
         out.append((name, node))
     return out
 
 
-def refuse_repeated_inputs(spec: dict, pairs: List[tuple]) -> None:
+def refuse_repeated_inputs(spec: BundleSpec, pairs: List[tuple]) -> None:
     """One volume given for two of the model's inputs (T1 in-phase as opposed-phase too) is refused."""
-    sequences = {e["name"]: e.get("sequence", e["name"]) for e in spec["inputs"]}
+    sequences = dict(zip(spec.input_names, spec.input_sequences))
     seen = {}
     for name, node in pairs:
         key = node.GetID() if hasattr(node, "GetID") else id(node)
@@ -155,19 +156,19 @@ class SynthesisJob:
         req = self.request
         self._t0 = time.monotonic()
         bundle = resolve_model(req.model, req.registry)
-        if bundle.direction not in ("MR->CT", "CT->MR"):
+        if not bundle.direction.is_synthesis:
             raise InputError(f"Model {bundle.id} is a {bundle.direction} model, not a synthesis model; pick another.")
-        self._output_modality = str(bundle.spec.get("output", {}).get("modality", "CT"))
+        self._output_modality = bundle.contract.output.modality
         liver = None
         if req.liver_model:
             liver = resolve_model(req.liver_model, req.registry)
-            if liver.direction != "MR->LIVER":
+            if liver.direction != Direction.MR_TO_LIVER:
                 raise InputError(f"Model {liver.id} is not a liver segmentation model; pick another or none.")
-            if bundle.direction != "MR->CT":
+            if bundle.direction != Direction.MR_TO_CT:
                 raise InputError("The liver is segmented from the MRI: use a liver model only with an MRI -> CT model.")
-        pairs = ordered_inputs(bundle.spec, req.inputs)
+        pairs = ordered_inputs(bundle.contract, req.inputs)
         nodes = [n for _, n in pairs]
-        refuse_repeated_inputs(bundle.spec, pairs)
+        refuse_repeated_inputs(bundle.contract, pairs)
         for out in (req.output_volume, req.output_segmentation):
             if out is not None and any(out is n or out.GetID() == n.GetID() for n in nodes):
                 raise InputError(f"'{out.GetName()}' is an input; pick another output node or let one be created.")
