@@ -51,7 +51,7 @@ def run(args) -> int:
         print(f"{bundle.id} {bundle.version} installed and verified at {bundle.path}")
     elif action == "verify":
         bundle = reg.verify(args.model_id)
-        print(f"{bundle.id} {bundle.version}: spec.json and all {len(bundle.spec['files'])} files match their sha256")
+        print(f"{bundle.id} {bundle.version}: spec.json and all {len(bundle.contract.files)} files match their sha256")
     elif action == "import":
         bundle = reg.import_zip(args.zip_path)
         print(f"{bundle.id} {bundle.version} imported and verified at {bundle.path}")

@@ -63,7 +63,7 @@ def run(args) -> int:
         refuse_several_series(list(args.inputs) + [args.reference_ct])
     bundle = Registry(args.registry).resolve(args.model)
     if case is not None:  # every check of the case, once, before any model is loaded
-        checked = check_case(case, args.out, args.overwrite, bundle.spec["output"]["modality"], args.force)
+        checked = check_case(case, args.out, args.overwrite, bundle.contract.output.modality, args.force)
     synth = load_bundle(args, bundle)
     seg = load(args, args.liver_model) if args.liver_model else None
     progress = make_progress(args)
