@@ -76,11 +76,11 @@ def test_ct_to_mr_model_takes_a_real_ct_without_modality_warning(tmp_path, cli, 
 
 
 def test_run_refuses_an_mri_as_reference_ct_before_loading_the_model(tmp_path, cli, data, monkeypatch):
-    import CrossModalitySynthLib.cli.run_cmd as run_cmd
+    import CrossModalitySynthLib.cli.engine_args as engine_args
 
-    loaded = []
-    real_load = run_cmd.load_model
-    monkeypatch.setattr(run_cmd, "load_model", lambda *a, **k: loaded.append(a) or real_load(*a, **k))
+    loaded = []  # every model the command line loads goes through engine_args.load_model
+    real_load = engine_args.load_model
+    monkeypatch.setattr(engine_args, "load_model", lambda *a, **k: loaded.append(a) or real_load(*a, **k))
     out = tmp_path / "case"
     code, _, err = cli("run", "--model", MR_TO_CT, "--progress", "none", "--out", out, "--reference-ct", data["t2"],
                        data["t1_in"], data["t1_opp"])
