@@ -14,7 +14,7 @@ import pytest
 from test_metrics_statistics import TIED, brute_force_p, normal_p
 from test_training_support import tiny_config
 
-from training.augment import write_report
+from cmsynth_training.augment import write_report
 
 
 def _rows(cases, gains):

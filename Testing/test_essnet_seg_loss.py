@@ -14,9 +14,9 @@ from test_training_support import one_torch_thread, tiny_config, training_cache,
 
 from CrossModalitySynthLib.errors import ConfigError
 from CrossModalitySynthLib.networks.resnet_generator import ResnetGenerator
-from training.data import EpochSampler
-from training.losses import segmentation_loss
-from training.trainer import build_task
+from cmsynth_training.data import EpochSampler
+from cmsynth_training.losses import segmentation_loss
+from cmsynth_training.trainer import build_task
 
 
 def dice_loss_norm(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

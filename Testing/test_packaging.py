@@ -68,8 +68,10 @@ def test_wheel_install_finds_its_registry_and_models(tmp_path):
         "from CrossModalitySynthLib.registry import Registry\n"
         "r = Registry()\n"
         "b = r.resolve('demo-t1dual-to-ct')\n"
+        "import importlib.util, cmsynth_training.config\n"
         "print(json.dumps({'lib': CrossModalitySynthLib.__file__, 'registry': r.registry_file, 'bundle': b.path,"
-        " 'ids': sorted(e.id for e in r.entries())}))\n"
+        " 'ids': sorted(e.id for e in r.entries()), 'training': cmsynth_training.config.__file__,"
+        " 'bare_training': importlib.util.find_spec('training') is not None}))\n"
     )
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "CMSYNTH_REGISTRY")}
     env["CMSYNTH_HOME"] = str(tmp_path / "home")
@@ -80,6 +82,8 @@ def test_wheel_install_finds_its_registry_and_models(tmp_path):
     assert got["registry"] == os.path.join(share, "Models.json")
     assert got["bundle"].startswith(share)
     assert got["ids"] == sorted(os.path.basename(p) for p in _bundled_paths())
+    # the training package is installed under the project's own name only
+    assert got["training"].startswith(str(env_dir)) and not got["bare_training"]
     # and our own environment still has its editable install (the test must not touch it)
     ours_now = subprocess.run([sys.executable, "-c", "import CrossModalitySynthLib; print(CrossModalitySynthLib.__file__)"],
                               check=True, capture_output=True, text=True, cwd=tmp_path, env=env)

@@ -222,13 +222,13 @@ def test_run_summary_records_precision(tmp_path, cli, quiet, cases):
     assert "precision fp32: fp32 requested" in stdout
 
 
-# ------------------------------------------------------------------------- training.demo gate
+# ------------------------------------------------------------------ cmsynth_training.demo gate
 
 
 def _demo_copy(root):
     """A temporary copy of the shipped demo-t1dual-to-ct bundle and Models.json (a factory bundle
     under the same id when the shipped one is missing or being rewritten)."""
-    from training.export import registry_entry, update_registry
+    from cmsynth_training.export import registry_entry, update_registry
 
     models = root / "Models"
     models.mkdir(parents=True)
@@ -251,7 +251,7 @@ def _demo_copy(root):
 
 def test_demo_gate_step_rewrites_spec_and_registry(tmp_path, capsys):
     from CrossModalitySynthLib.phantom import write_cases
-    from training.demo import main as demo_main
+    from cmsynth_training.demo import main as demo_main
 
     folder = _demo_copy(tmp_path / "Resources")
     models_json = tmp_path / "Resources" / "Models.json"
@@ -285,7 +285,7 @@ def test_demo_gate_step_rewrites_spec_and_registry(tmp_path, capsys):
     m = load_model(bundle, EngineOptions(device="cpu"))
     assert m.precision == ("bf16" if CPU_NATIVE and record["passed"] else "fp32")
     # the record equals a fresh measurement (same cases, same engine)
-    from training.export import measure_gate
+    from cmsynth_training.export import measure_gate
 
     assert measure_gate(str(folder), str(heldout), ["case_000", "case_001"]) == record
 

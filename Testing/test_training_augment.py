@@ -10,10 +10,10 @@ import SimpleITK as sitk
 
 from test_training_support import one_torch_thread, tiny_config, tiny_dict, training_cache, training_phantom  # noqa: F401
 
-from training.augment import run_augment
-from training.checkpoint import load_checkpoint
-from training.config import config_from_dict
-from training.trainer import train
+from cmsynth_training.augment import run_augment
+from cmsynth_training.checkpoint import load_checkpoint
+from cmsynth_training.config import config_from_dict
+from cmsynth_training.trainer import train
 
 
 def test_augment_report_end_to_end(tmp_path, training_phantom, training_cache):
@@ -79,7 +79,7 @@ def _cli(*argv):
     import sys
 
     repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    return subprocess.run([sys.executable, "-m", "training", *argv], capture_output=True, text=True, cwd=repo)
+    return subprocess.run([sys.executable, "-m", "cmsynth_training", *argv], capture_output=True, text=True, cwd=repo)
 
 
 def test_augment_requires_equal_steps(tmp_path, training_phantom, training_cache):

@@ -8,8 +8,8 @@ import torch
 
 from test_training_support import one_torch_thread, tiny_config, training_cache, training_phantom  # noqa: F401 (fixtures)
 
-from training.data import EpochSampler
-from training.trainer import build_task
+from cmsynth_training.data import EpochSampler
+from cmsynth_training.trainer import build_task
 
 
 def _batches(task, n):
@@ -72,7 +72,7 @@ def test_batched_step_gives_the_reference_losses_and_weights(training_phantom, t
 def test_batched_step_batch_one_small_crop_agrees_to_rounding(training_phantom, training_cache):
     # With one sample at 32 x 32, oneDNN may pick another convolution kernel for the 2- and
     # 3-sample calls of the batched step; the maths is the same, the values agree to float
-    # rounding (documented in training.cyclegan.Generators).
+    # rounding (documented in cmsynth_training.cyclegan.Generators).
     ref, bat = _pair(training_phantom, training_cache, batch_size=1)
     batches = _batches(ref, 3)
     for la, lb in zip(_run(ref, batches), _run(bat, batches)):

@@ -10,8 +10,8 @@ import yaml
 from test_training_support import one_torch_thread, tiny_dict, training_cache, training_phantom  # noqa: F401 (fixtures)
 
 from CrossModalitySynthLib.errors import ConfigError
-from training.__main__ import main
-from training.config import config_from_dict, load_config, parse_overrides
+from cmsynth_training.__main__ import main
+from cmsynth_training.config import config_from_dict, load_config, parse_overrides
 
 
 def _write(tmp_path, data, name="cfg.yaml"):
@@ -95,7 +95,7 @@ def test_missing_case_is_named(training_phantom, training_cache):
     d = tiny_dict("cyclegan", training_phantom, training_cache)
     d["data"]["cases"] = ["case_000", "case_077"]
     cfg = config_from_dict(d, "cyclegan")
-    from training.data import training_cases
+    from cmsynth_training.data import training_cases
 
     with pytest.raises(ConfigError, match="case_077"):
         training_cases(cfg)
@@ -132,7 +132,7 @@ def test_command_line_exit_status(tmp_path, training_phantom, training_cache):
     d = tiny_dict("unet", training_phantom, training_cache)
     d["data"]["mr_sequences"] = ["t1_in", "t1_opp", "t2", "t2"]
     path = _write(tmp_path, d)
-    r = subprocess.run([sys.executable, "-m", "training", "unet", "--config", path], capture_output=True, text=True)
+    r = subprocess.run([sys.executable, "-m", "cmsynth_training", "unet", "--config", path], capture_output=True, text=True)
     assert r.returncode == 1
     assert r.stderr.startswith("error: data.mr_sequences lists 4 MRI channel(s)")
     assert "Traceback" not in r.stderr

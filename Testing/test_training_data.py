@@ -8,7 +8,7 @@ import torch
 from test_training_support import TRAIN_CASES, one_torch_thread, tiny_config, training_cache, training_phantom  # noqa: F401
 
 from CrossModalitySynthLib.errors import ConfigError
-from training.data import (
+from cmsynth_training.data import (
     AugmentSettings,
     CaseRef,
     LabelledSlices,
@@ -18,7 +18,7 @@ from training.data import (
     prepare_case,
     training_cases,
 )
-from training.pool import ImagePool
+from cmsynth_training.pool import ImagePool
 
 
 def test_cache_is_prepare_output_memory_mapped(tmp_path, training_phantom):
@@ -66,7 +66,7 @@ def test_augment_slice_moves_label_with_image():
 
 
 def test_samples_are_keyed_and_reproducible(training_phantom, training_cache):
-    from training.trainer import build_task
+    from cmsynth_training.trainer import build_task
 
     task = build_task(tiny_config("essnet", training_phantom, training_cache), cache_dir=training_cache)
     ds = task.dataset

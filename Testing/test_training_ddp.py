@@ -10,7 +10,7 @@ import torch.multiprocessing as mp
 
 from test_training_support import one_torch_thread, tiny_dict, training_cache, training_phantom  # noqa: F401
 
-from training.data import EpochSampler, UnpairedSlices
+from cmsynth_training.data import EpochSampler, UnpairedSlices
 
 
 def _free_port() -> int:
@@ -23,9 +23,9 @@ def _worker(rank: int, world: int, port: int, cfg_dict: dict, out: str, dump: st
     os.environ.update({"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "RANK": str(rank),
                        "WORLD_SIZE": str(world), "LOCAL_RANK": str(rank)})
     torch.set_num_threads(1)
-    from training.config import config_from_dict
-    from training.distributed import DistInfo, shutdown
-    from training.trainer import train
+    from cmsynth_training.config import config_from_dict
+    from cmsynth_training.distributed import DistInfo, shutdown
+    from cmsynth_training.trainer import train
 
     result = train(config_from_dict(cfg_dict, "cyclegan"), out, keep_history=True, echo=False)
     torch.save({
@@ -52,7 +52,7 @@ def test_ddp_two_processes_keep_replicas_identical(tmp_path, training_phantom, t
     assert r0["history"][0]["cycle_A"] != r1["history"][0]["cycle_A"]
     assert r0["checkpoint"] and r1["checkpoint"] is None
     assert os.path.isfile(os.path.join(out, "checkpoints", "last.pt"))
-    from training.checkpoint import load_checkpoint
+    from cmsynth_training.checkpoint import load_checkpoint
 
     ck = load_checkpoint(os.path.join(out, "checkpoints", "last.pt"))
     assert ck["world_size"] == 2 and len(ck["rng"]) == 2 and len(ck["extra"]) == 2  # every rank's state
@@ -60,7 +60,7 @@ def test_ddp_two_processes_keep_replicas_identical(tmp_path, training_phantom, t
 
 def test_distributed_sampler_shards_are_disjoint(training_phantom, training_cache):
     from test_training_support import tiny_config
-    from training.trainer import build_task
+    from cmsynth_training.trainer import build_task
 
     task = build_task(tiny_config("cyclegan", training_phantom, training_cache), cache_dir=training_cache)
     ds = task.dataset
@@ -108,7 +108,7 @@ def test_ddp_logs_rank_means_scales_lr_and_agrees_on_the_stop_every_n_steps(tmp_
             assert float(row[key]) == pytest.approx(mean, rel=1e-5), key
         assert float(row["lr"]) == pytest.approx(2e-4)  # linear scaling: 1e-4 x 2 ranks
 
-    from training.checkpoint import load_checkpoint
+    from cmsynth_training.checkpoint import load_checkpoint
 
     ck = load_checkpoint(os.path.join(out, "checkpoints", "last.pt"))
     assert ck["global_step"] == 3 and not ck["finished"]

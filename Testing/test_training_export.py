@@ -14,9 +14,9 @@ from CrossModalitySynthLib.errors import InputError, OutputError
 from CrossModalitySynthLib.networks import NetworkConfig, build_network
 from CrossModalitySynthLib.preprocess import ModelGridSpec
 from CrossModalitySynthLib.registry import load_bundle
-from training.__main__ import main
-from training.checkpoint import load_checkpoint
-from training.trainer import train
+from cmsynth_training.__main__ import main
+from cmsynth_training.checkpoint import load_checkpoint
+from cmsynth_training.trainer import train
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +57,7 @@ def test_export_matches_checkpoint_torch_and_onnx(tmp_path, cyclegan_run, traini
     assert held["sct_mae_hu"] == pytest.approx(spec["metrics"]["validation"]["sct_mae_hu"], rel=1e-4)
     # the bf16 quality gate, measured on the same held-out cases, is recorded for --precision auto
     from CrossModalitySynthLib.inference.precision import passes_gate
-    from training.export import measure_gate
+    from cmsynth_training.export import measure_gate
 
     gate = spec["metrics"]["bf16_gate"]
     assert gate["device"] == "cpu" and gate["cases"] == VAL_CASES and gate["voxels"] > 0
@@ -82,8 +82,8 @@ def test_export_matches_checkpoint_torch_and_onnx(tmp_path, cyclegan_run, traini
 
 
 def test_tampered_bundle_is_refused(tmp_path, cyclegan_run):
-    from training.export import export_checkpoint
-    from training.evaluate import load_bundle_network
+    from cmsynth_training.export import export_checkpoint
+    from cmsynth_training.evaluate import load_bundle_network
 
     out = export_checkpoint(cyclegan_run.checkpoint, str(tmp_path / "b"), onnx=False)
     load_bundle(out)
@@ -102,7 +102,7 @@ def test_tampered_bundle_is_refused(tmp_path, cyclegan_run):
 
 
 def test_export_reverse_generator_and_registry_entry(tmp_path, cyclegan_run):
-    from training.export import bundle_size, registry_entry, update_registry
+    from cmsynth_training.export import bundle_size, registry_entry, update_registry
 
     out = str(tmp_path / "rev")
     assert main(["export", cyclegan_run.checkpoint, "--out", out, "--network", "B", "--no-onnx", "--id", "rev"]) == 0
@@ -148,7 +148,7 @@ def test_export_errors(tmp_path, capsys):
 def test_export_overwrite_replaces_only_a_bundle(tmp_path, cyclegan_run):
     """The overwrite rule of every command: --overwrite replaces a bundle folder, but a folder
     holding anything else is refused before any work, and the file stays."""
-    from training.export import export_checkpoint
+    from cmsynth_training.export import export_checkpoint
 
     out = tmp_path / "b"
     export_checkpoint(cyclegan_run.checkpoint, str(out), onnx=False)
@@ -156,7 +156,7 @@ def test_export_overwrite_replaces_only_a_bundle(tmp_path, cyclegan_run):
     export_checkpoint(cyclegan_run.checkpoint, str(out), onnx=False, overwrite=True)  # a bundle: replaced
     assert os.stat(out).st_ino != first  # a new folder, swapped in
     (out / "note.txt").write_text("mine")
-    with pytest.raises(OutputError, match=r"holds files that python -m training export does not write \(note.txt\)"):
+    with pytest.raises(OutputError, match=r"holds files that python -m cmsynth_training export does not write \(note.txt\)"):
         export_checkpoint(cyclegan_run.checkpoint, str(out), onnx=False, overwrite=True)
     assert (out / "note.txt").read_text() == "mine" and (out / "weights.pt").is_file()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["b"]  # no staging folder left

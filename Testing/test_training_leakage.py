@@ -18,10 +18,10 @@ import yaml
 from test_training_support import PHANTOM_SEED, one_torch_thread, tiny_config, tiny_dict, training_cache, training_phantom  # noqa: F401
 
 from CrossModalitySynthLib.errors import ConfigError
-from training.augment import _cases, check_leakage, run_augment, translator_record
-from training.config import load_config
-from training.data import training_cases, training_record
-from training.trainer import train
+from cmsynth_training.augment import _cases, check_leakage, run_augment, translator_record
+from cmsynth_training.config import load_config
+from cmsynth_training.data import training_cases, training_record
+from cmsynth_training.trainer import train
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIGS = os.path.join(REPO, "training", "configs")
@@ -67,7 +67,7 @@ def test_cli_refuses_test_patients_the_translator_saw(tmp_path, translator, trai
     path = tmp_path / "aug.yaml"
     path.write_text(yaml.safe_dump(d))
     out = tmp_path / "out"
-    r = subprocess.run([sys.executable, "-m", "training", "augment", "--config", str(path), "--out", str(out)],
+    r = subprocess.run([sys.executable, "-m", "cmsynth_training", "augment", "--config", str(path), "--out", str(out)],
                        capture_output=True, text=True, cwd=REPO)
     assert r.returncode == 1, r.stderr
     assert r.stderr == (
@@ -173,7 +173,7 @@ def test_chaos_keeps_ct_and_mr_patients_apart(tmp_path):
     record = training_record("chaos", root, [m for m in CHAOS_MR if m not in ("31", "32")], CHAOS_CT)
     counts = check_leakage(cfg, record, "the translator", mr, ct, test)
     assert list(counts.values()) == [18, 20, 3, 3]
-    # by default the CHAOS CT cases do not remove MR patients of the same number from training
+    # by default the CHAOS CT cases do not remove MR patients of the same number from cmsynth_training
     cfg = _chaos_augment(root, "t.pt")
     cfg.augment.ct_cases = ["1", "2"]
     mr, _, _ = _cases(cfg)
@@ -228,7 +228,7 @@ def fake_roots(tmp_path_factory):
     base = tmp_path_factory.mktemp("fake_data")
     return {
         # the commands in the configs' headers: cmsynth phantom --cases 40 --size chaos (seed 0);
-        # python -m training.demo data (seeds 1000-1011, held-out 9000-9002)
+        # python -m cmsynth_training.demo data (seeds 1000-1011, held-out 9000-9002)
         "phantom_chaos": _fake_phantom(str(base / "phantom_chaos"), 40, 0),
         "phantom_train": _fake_phantom(str(base / "phantom_train"), 12, 1000),
         "phantom_heldout": _fake_phantom(str(base / "phantom_heldout"), 3, 9000),

@@ -7,7 +7,7 @@ import torch
 from test_training_support import one_torch_thread, tiny_config, tiny_dict, training_cache, training_phantom  # noqa: F401
 
 from CrossModalitySynthLib.errors import ConfigError
-from training.config import config_from_dict
+from cmsynth_training.config import config_from_dict
 
 
 @pytest.mark.parametrize("key, value, words", [
@@ -28,7 +28,7 @@ def test_compile_is_refused_for_tasks_without_it(training_phantom, training_cach
 
 
 def test_linear_lr_scaling_is_the_plain_lr_in_one_process(training_phantom, training_cache):
-    from training.trainer import build_task
+    from cmsynth_training.trainer import build_task
 
     task = build_task(tiny_config("cyclegan", training_phantom, training_cache, train={"lr_scaling": "linear", "lr": 3e-4}),
                       cache_dir=training_cache)
@@ -40,7 +40,7 @@ def test_compile_option_wraps_the_step_modules(training_phantom, training_cache)
     # Only the wiring is checked: compiling and running a step on this 2-core CPU took 7.8
     # minutes (Inductor's C++ compile), too long for CI; the option is for GPU runs and is
     # documented as not measured.
-    from training.trainer import build_task
+    from cmsynth_training.trainer import build_task
 
     for mode, compiled in (("off", False), ("reduce-overhead", True)):
         t = build_task(tiny_config("cyclegan", training_phantom, training_cache, train={"compile": mode}),

@@ -7,8 +7,8 @@ import torch
 from test_training_support import one_torch_thread, tiny_config, training_cache, training_phantom  # noqa: F401 (fixtures)
 
 from CrossModalitySynthLib.errors import ConfigError
-from training.data import CaseRef, EpochSampler, PairedSliceSet, prepare_case
-from training.trainer import build_task
+from cmsynth_training.data import CaseRef, EpochSampler, PairedSliceSet, prepare_case
+from cmsynth_training.trainer import build_task
 
 T1DUAL = {"mr_sequences": ["t1_in", "t1_opp"]}
 

@@ -88,7 +88,7 @@ def test_demo_bundles_record_their_phantom_training_range(model_id):
 
 def test_demo_record_is_what_the_exporter_measures_from_the_recorded_seeds():
     """The shipped record is reproduced by the export-time function from the spec's seeds and size."""
-    from training.export import measure_training_range
+    from cmsynth_training.export import measure_training_range
 
     spec = load_bundle(os.path.join(MODELS, "demo-t2-to-ct")).spec
     assert not os.path.isdir(spec["training"]["data"]["root"])  # so the cases are rendered from their seeds
@@ -224,9 +224,9 @@ def test_export_records_the_training_range_of_the_training_cases(tmp_path, train
     """A real (tiny) U-Net training run exported by the real exporter: the bundle records the
     training range of exactly its training cases, and the demo bundles' way of measuring it again
     (the cases rendered from the recorded seeds, the data folder gone) gives the same record."""
-    from training.__main__ import main
-    from training.export import restamp_training_range
-    from training.trainer import train
+    from cmsynth_training.__main__ import main
+    from cmsynth_training.export import restamp_training_range
+    from cmsynth_training.trainer import train
 
     cfg = tiny_config("unet", training_phantom, training_cache, train={"max_steps": 1})
     run = train(cfg, str(tmp_path / "u"), echo=False)

@@ -9,8 +9,8 @@ import torch
 
 from test_training_support import one_torch_thread, tiny_config, training_cache, training_phantom  # noqa: F401
 
-from training.checkpoint import load_checkpoint
-from training.trainer import train
+from cmsynth_training.checkpoint import load_checkpoint
+from cmsynth_training.trainer import train
 
 
 def _losses(history):

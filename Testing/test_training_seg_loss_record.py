@@ -11,9 +11,9 @@ import torch
 from test_training_support import one_torch_thread, tiny_config, training_cache, training_phantom  # noqa: F401
 
 from CrossModalitySynthLib.errors import ConfigError
-from training.checkpoint import load_checkpoint, save_checkpoint
-from training.export import export_checkpoint
-from training.trainer import train
+from cmsynth_training.checkpoint import load_checkpoint, save_checkpoint
+from cmsynth_training.export import export_checkpoint
+from cmsynth_training.trainer import train
 
 
 @pytest.fixture(scope="module")

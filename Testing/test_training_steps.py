@@ -6,8 +6,8 @@ import torch
 
 from test_training_support import one_torch_thread, tiny_config, training_cache, training_phantom  # noqa: F401 (fixtures)
 
-from training.data import EpochSampler
-from training.trainer import build_task
+from cmsynth_training.data import EpochSampler
+from cmsynth_training.trainer import build_task
 
 
 def _fixed_batch(task, with_liver=False):
@@ -95,7 +95,7 @@ def test_generator_gradients_stay_finite(training_phantom, training_cache):
 
 
 def test_learning_rate_rule_and_autocast_choice():
-    from training.task import LinearDecay, amp_enabled
+    from cmsynth_training.task import LinearDecay, amp_enabled
 
     rule = LinearDecay(100, 100)  # the reference: 100 epochs constant, 100 linear decay
     assert [rule(e) for e in (0, 99)] == [1.0, 1.0]

@@ -99,6 +99,6 @@ def tiny_dict(task: str, root: str, cache: str, validation: bool = False, **sect
 
 
 def tiny_config(task: str, root: str, cache: str, validation: bool = False, **sections):
-    from training.config import config_from_dict
+    from cmsynth_training.config import config_from_dict
 
     return config_from_dict(tiny_dict(task, root, cache, validation, **sections), task)

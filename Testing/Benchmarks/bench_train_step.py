@@ -39,8 +39,8 @@ def cpu_model() -> str:
 
 def build(root, cache, args, batched):
     from test_training_support import tiny_dict
-    from training.config import config_from_dict
-    from training.trainer import build_task
+    from cmsynth_training.config import config_from_dict
+    from cmsynth_training.trainer import build_task
 
     seqs = ["t1_in", "t1_opp"][:args.channels]
     d = tiny_dict("cyclegan", root, cache,
@@ -66,7 +66,7 @@ def main(argv=None) -> None:
     torch.set_num_threads(args.threads)
 
     from test_training_support import _write_phantom
-    from training.data import EpochSampler
+    from cmsynth_training.data import EpochSampler
 
     work = tempfile.mkdtemp(prefix="bench-step-")
     root = _write_phantom(os.path.join(work, "phantom"))

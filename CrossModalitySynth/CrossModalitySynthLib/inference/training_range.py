@@ -1,6 +1,6 @@
 """What a model was trained on, recorded at export, and the run-time check of an input against it.
 
-At export (``training/export.py``) every training volume of the model's input modality goes
+At export (``cmsynth_training.export``) every training volume of the model's input modality goes
 through :func:`~CrossModalitySynthLib.preprocess.prepare` with the bundle's own grid spec (the
 exact preprocessing the engine runs) and :func:`volume_statistics` measures, on the model grid:
 

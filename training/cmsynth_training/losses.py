@@ -40,7 +40,7 @@ def l1(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return F.l1_loss(a.float(), b.float())
 
 
-# ``train.seg_loss`` values (training.config.SEG_LOSSES):
+# ``train.seg_loss`` values (cmsynth_training.config.SEG_LOSSES):
 # - ``synseg``: SynSeg-Net's ``dice_loss_norm`` (EssNet's original code, MASILab/SynSeg-Net):
 #   softmax, foreground classes only, the sums of ``p * g``, ``p ** 2`` and ``g ** 2`` pooled
 #   over the batch and the pixels, ``Dice_c = 2 (sum p g + 1e-7) / (sum p^2 + sum g^2 + 1e-7)``,

@@ -1,6 +1,6 @@
 """Export a training checkpoint to a model bundle the Slicer module and ``cmsynth`` can load.
 
-``python -m training export CHECKPOINT --out BUNDLE`` writes, into a temporary folder that is
+``python -m cmsynth_training export CHECKPOINT --out BUNDLE`` writes, into a temporary folder that is
 renamed to ``BUNDLE`` only when complete:
 
 - ``weights.pt``: the deployable network's ``state_dict`` (``torch.load(..., weights_only=True)``);
@@ -16,7 +16,7 @@ renamed to ``BUNDLE`` only when complete:
   quality gate measured on the same held-out cases, which decides whether ``--precision auto``
   may run the bundle in bf16), licence, description.
 
-``python -m training.export restamp BUNDLE... [--models-json FILE]`` measures and records
+``python -m cmsynth_training.export restamp BUNDLE... [--models-json FILE]`` measures and records
 ``training_range`` in bundles exported before it existed (the demo bundles: their phantom
 training cases are rendered again from the seeds and size their spec records), weights untouched.
 
@@ -216,7 +216,7 @@ def export_checkpoint(
     out = os.path.abspath(out)
     if os.path.exists(out) and not overwrite:
         raise OutputError("{} already exists; choose another --out or pass --overwrite.".format(out))
-    check_folder_replaceable(out, overwrite, BUNDLE_FILES, "python -m training export")
+    check_folder_replaceable(out, overwrite, BUNDLE_FILES, "python -m cmsynth_training export")
     parent = os.path.dirname(out)
     if not os.path.isdir(parent):
         raise OutputError("Output folder {} does not exist; create it first.".format(parent))
@@ -277,7 +277,7 @@ def export_checkpoint(
 
     spec["training_range"] = measure_training_range(spec)  # compared with every input at run time
 
-    with atomic_folder(out, overwrite, BUNDLE_FILES, "python -m training export", check=False) as tmp:
+    with atomic_folder(out, overwrite, BUNDLE_FILES, "python -m cmsynth_training export", check=False) as tmp:
         torch.save(net.state_dict(), os.path.join(tmp, "weights.pt"))
         if onnx:
             onnx_path = os.path.join(tmp, "model.onnx")
@@ -352,13 +352,13 @@ def update_registry(models_json: str, entries: List[Dict[str, Any]]) -> None:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    """``python -m training.export restamp BUNDLE... [--models-json FILE]``."""
+    """``python -m cmsynth_training.export restamp BUNDLE... [--models-json FILE]``."""
     import argparse
     import sys
 
     from CrossModalitySynthLib.errors import CMSynthError
 
-    p = argparse.ArgumentParser(prog="python -m training.export",
+    p = argparse.ArgumentParser(prog="python -m cmsynth_training.export",
                                 description="Record the training range (spacing, body size, body-intensity "
                                             "histograms) in existing bundles; weights untouched.")
     p.add_argument("step", choices=["restamp"])

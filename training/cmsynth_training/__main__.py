@@ -1,4 +1,4 @@
-"""Command line: ``python -m training <task> --config FILE [--out DIR] [--resume CKPT] [--set key=value ...]``.
+"""Command line: ``python -m cmsynth_training <task> --config FILE [--out DIR] [--resume CKPT] [--set key=value ...]``.
 
 Tasks: ``cyclegan``, ``essnet``, ``unet``, ``augment``; plus ``export`` (checkpoint -> model
 bundle) and ``evaluate`` (held-out phantom metrics of a bundle). Under ``torchrun`` every
@@ -20,7 +20,7 @@ TRAIN_TASKS = ("cyclegan", "essnet", "unet", "augment")
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m training",
+        prog="python -m cmsynth_training",
         description="Train CycleGAN (MRI <-> CT), EssNet (CT -> MRI + liver), the liver U-Net, run the "
         "augmentation experiment, or export a checkpoint to a model bundle.",
     )

@@ -8,7 +8,7 @@ is the CycleGAN step with one more generator term (REFERENCE section 2)::
           + 1 x L_seg(S(G_A(A)), labels_A)
 
 ``L_seg`` (``train.seg_loss``) is by default SynSeg-Net's ``dice_loss_norm`` (``synseg``:
-foreground only, squared denominators, pooled over the batch; see ``training/losses.py``);
+foreground only, squared denominators, pooled over the batch; see :mod:`.losses`);
 ``dice`` (MONAI's defaults), ``ce`` and ``dice_ce`` are options. Its gradient flows through S
 into G_A, which keeps G_A from moving the anatomy. S (``model.segmenter``) is the library's
 MONAI U-Net (``unet``, default) or SynSeg-Net's segmenter (``resnet9``: the ResNet generator
@@ -34,7 +34,7 @@ from .task import Task, first_channel
 
 class EssGenerators(Generators):
     """G_A, G_B and S in one module for one DDP-wrapped generator step: the CycleGAN cycle of
-    :class:`~training.cyclegan.Generators`, whose first call is :meth:`EssNet.segment_synthetic`
+    :class:`~cmsynth_training.cyclegan.Generators`, whose first call is :meth:`EssNet.segment_synthetic`
     (``fake_B`` and its segmentation; the EssNet is kept as a plain attribute, so only G_A, G_B
     and S are this module's parameters)."""
 

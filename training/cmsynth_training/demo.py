@@ -1,6 +1,6 @@
 """Rebuild the demo bundles shipped in ``CrossModalitySynth/Resources/Models/`` (CPU, ~40 minutes).
 
-``python -m training.demo all`` runs, from the repository root:
+``python -m cmsynth_training.demo all`` runs, from the repository root:
 
 1. ``data``: 12 small phantom training cases (seeds 1000-1011) and 3 held-out cases
    (seeds 9000-9002) under ``demo_output/training/``;
@@ -10,9 +10,9 @@
    models also the bf16 quality gate that ``--precision auto`` reads), and the
    ``Resources/Models.json`` entries (sha256 of each spec.json, total size).
 
-``python -m training.demo train t2`` or ``export essnet`` redo one model.
+``python -m cmsynth_training.demo train t2`` or ``export essnet`` redo one model.
 
-``python -m training.demo gate [t1dual t2]`` measures the bf16 quality gate of the already exported
+``python -m cmsynth_training.demo gate [t1dual t2]`` measures the bf16 quality gate of the already exported
 MR->CT demo bundles on the held-out cases (written first if missing) and records it in their
 ``spec.json`` (``metrics.bf16_gate``; the weights are not touched), then updates their
 ``Resources/Models.json`` entries (sha256 of spec.json, size). Run it again after a change to the
@@ -27,7 +27,7 @@ from typing import List, Sequence
 
 from CrossModalitySynthLib.errors import CMSynthError, ConfigError
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the checkout
 BASE = os.path.join("demo_output", "training")
 TRAIN = os.path.join(BASE, "phantom_train")
 HELDOUT = os.path.join(BASE, "phantom_heldout")
@@ -130,7 +130,7 @@ def gate_one(name: str, resources: str = RESOURCES, heldout: str = HELDOUT,
 
 
 def main(argv: List[str] = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m training.demo", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m cmsynth_training.demo", description=__doc__.splitlines()[0])
     p.add_argument("step", choices=["data", "train", "export", "gate", "all"],
                    help="gate: re-measure the bf16 quality gate of the exported MR->CT bundles and rewrite only their "
                         "spec.json and Models.json entries (export already measures it)")

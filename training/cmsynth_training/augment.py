@@ -1,6 +1,6 @@
 """The liver paper's experiment: does synthetic MRI (made from labelled CT) help a liver U-Net?
 
-Steps (``python -m training augment --config FILE --out DIR``):
+Steps (``python -m cmsynth_training augment --config FILE --out DIR``):
 
 0. Checks, before anything is written: no test patient (``augment.test_cases``) was a training
    patient of the translator (its checkpoint ``data`` / bundle ``training.data`` record) or of

@@ -32,7 +32,7 @@ from CrossModalitySynthLib.preprocess import ModelGridSpec
 from CrossModalitySynthLib.registry.spec import Direction
 
 TASKS = ("cyclegan", "essnet", "unet", "augment")
-#: ``train.seg_loss`` values (see ``training/losses.py``) and ``model.segmenter`` values.
+#: ``train.seg_loss`` values (see :mod:`.losses`) and ``model.segmenter`` values.
 SEG_LOSSES = ("synseg", "dice", "ce", "dice_ce")
 SEGMENTERS = ("unet", "resnet9")
 
@@ -199,7 +199,7 @@ class TrainConfig:
 
 @dataclass
 class ExportConfig:
-    """What ``python -m training export`` writes into the bundle's spec."""
+    """What ``python -m cmsynth_training export`` writes into the bundle's spec."""
 
     id: str = ""
     version: str = "0.1.0"

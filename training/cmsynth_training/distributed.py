@@ -1,6 +1,6 @@
 """Distributed data parallel (DDP) under ``torchrun``: NCCL on GPUs, gloo on CPUs.
 
-``torchrun --nproc_per_node N -m training cyclegan --config ...`` starts N processes with
+``torchrun --nproc_per_node N -m cmsynth_training cyclegan --config ...`` starts N processes with
 ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR`` and ``MASTER_PORT`` set;
 :func:`init_distributed` joins them into one process group. Each rank samples its own shard of
 every epoch (``DistributedSampler``), gradients are averaged by DDP, so the replicas' parameters
