@@ -163,11 +163,11 @@ def test_slice_runner_batches_progress_and_cancel():
 
 
 def test_engine_and_training_validation_give_the_same_label(tmp_path):
-    """The engine's segment and training validation (cmsynth_training.evaluate.segment, which runs the
+    """The engine's segment and training validation (cmsynth_training.validation.segment, which runs the
     network loaded by the engine's loader through the same slice runner) give the same label."""
     import torch
 
-    from cmsynth_training.evaluate import load_bundle_network, segment as training_segment
+    from cmsynth_training.validation import load_bundle_network, segment as training_segment
 
     bundle = make_test_bundle(tmp_path / "liver4", "MR->LIVER", ("t1_in",), spacing=(3.0, 3.0, None), onnx=False)
     rng = np.random.default_rng(11)

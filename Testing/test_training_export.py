@@ -83,7 +83,7 @@ def test_export_matches_checkpoint_torch_and_onnx(tmp_path, cyclegan_run, traini
 
 def test_tampered_bundle_is_refused(tmp_path, cyclegan_run):
     from cmsynth_training.export import export_checkpoint
-    from cmsynth_training.evaluate import load_bundle_network
+    from cmsynth_training.validation import load_bundle_network
 
     out = export_checkpoint(cyclegan_run.checkpoint, str(tmp_path / "b"), onnx=False)
     load_bundle(out)

@@ -116,7 +116,7 @@ def run(argv: Optional[List[str]] = None) -> int:
         print(path)
         return 0
     if args.command == "evaluate":
-        from .evaluate import evaluate_bundle
+        from .validation import evaluate_bundle
 
         print(json.dumps(evaluate_bundle(args.bundle, args.data, _split(args.cases)), indent=2))
         return 0

@@ -43,7 +43,7 @@ from .checkpoint import load_checkpoint
 from .config import Config, MR_SEQUENCES, config_from_dict
 from .data import CaseRef, case_identities, list_cases, load_case, recorded_patients, training_cases
 from .distributed import DistInfo, barrier, init_distributed
-from .evaluate import liver_case, load_bundle_network, translate
+from .validation import liver_case, load_bundle_network, translate
 from .logs import RunLogger
 
 ARMS = ("real", "real+synthetic")

@@ -32,7 +32,7 @@ from CrossModalitySynthLib.networks import NetworkConfig, build_discriminator, b
 
 from .data import CaseRef, PairedSliceSet, UnpairedSlices, cached_volume, training_cases
 from .distributed import wrap
-from .evaluate import evaluate_cases, sct_mae_case, smr_mae_case
+from .validation import evaluate_cases, sct_mae_case, smr_mae_case
 from .losses import GANLoss, l1
 from .pool import ImagePool
 from .task import Task, first_channel, set_requires_grad

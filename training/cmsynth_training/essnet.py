@@ -27,7 +27,7 @@ from CrossModalitySynthLib.networks import EssNet, NetworkConfig, build_generato
 from .cyclegan import CycleSteps, Discriminators, Generators
 from .data import CaseRef, UnpairedSlices, training_cases, training_record
 from .distributed import wrap
-from .evaluate import evaluate_cases, liver_case, sct_mae_case, smr_mae_case
+from .validation import evaluate_cases, liver_case, sct_mae_case, smr_mae_case
 from .losses import GANLoss, segmentation_loss
 from .task import Task, first_channel
 

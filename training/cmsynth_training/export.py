@@ -106,7 +106,7 @@ def measure_gate(folder: str, dataset_root: str, cases: Sequence[str], threads: 
     from CrossModalitySynthLib.inference.measure_gate import measure_bf16_gate
     from CrossModalitySynthLib.registry import load_bundle
 
-    from .evaluate import phantom_gate_cases
+    from .validation import phantom_gate_cases
 
     bundle = load_bundle(folder)
     names = bundle.contract.input_names
@@ -288,7 +288,7 @@ def export_checkpoint(
                             "max_abs_diff_vs_torch": diff, "checked_size": hw + multiple}
         write_bundle_spec(tmp, spec)
         if eval_root is not None:
-            from .evaluate import evaluate_bundle
+            from .validation import evaluate_bundle
 
             cases = list(eval_cases or [])
             if not cases:

@@ -19,7 +19,7 @@ from CrossModalitySynthLib.preprocess import ModelGridSpec
 from .config import MR_SEQUENCES, Config, required_multiple
 from .data import AugmentSettings, CaseRef, SliceSet, cached_volume, validation_cases
 from .distributed import DistInfo
-from .evaluate import autocast
+from .validation import autocast
 from .logs import RunLogger
 
 

@@ -17,7 +17,7 @@ from CrossModalitySynthLib.networks import NetworkConfig, build_unet
 
 from .data import CaseRef, LabelledSlices, list_phantom_cases, training_cases, training_record
 from .distributed import wrap
-from .evaluate import evaluate_cases, liver_case
+from .validation import evaluate_cases, liver_case
 from .losses import segmentation_loss
 from .task import Task, first_channel
 

@@ -3,7 +3,7 @@
 The engine (``cmsynth``, Slicer) and training (validation, bundle metrics, augmentation) run
 networks through :func:`run_slices` and take labels through :func:`restore_label`. A *slice
 function* maps float32 (N, C_in, H, W) to float32 (N, K, H, W): an engine runner (:mod:`.runners`)
-or, in training, ``cmsynth_training.evaluate.slice_fn(network)``.
+or, in training, ``cmsynth_training.validation.slice_fn(network)``.
 
 The label rule: class probabilities (sigmoid / softmax) on the model grid, resampled linearly onto
 the input grid by the exact way back of the intensities (``Prepared.restore(kind="probability")``),

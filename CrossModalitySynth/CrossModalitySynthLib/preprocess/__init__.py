@@ -3,7 +3,7 @@
 One module per step: :mod:`.checks` (is the input usable), :mod:`.modality` (does it look like
 the modality claimed), :mod:`.orientation` (exact reorientation), :mod:`.resample` (spacing and
 grids), :mod:`.padcrop` (in-plane size), :mod:`.intensity` (normalisation), and
-:mod:`.pipeline` which composes them: :func:`prepare` -> network -> :meth:`Prepared.restore`,
+:mod:`.model_grid` which composes them: :func:`prepare` -> network -> :meth:`Prepared.restore`,
 whose result lies exactly on the input's grid.
 """
 
@@ -22,7 +22,7 @@ from .intensity import (
 from .modality import ModalityGuess, guess_modality, warn_if_modality_mismatch
 from .orientation import CANONICAL_ORIENTATION, OrientationChange, orientation_code, plan_orientation, reorient
 from .padcrop import PadCrop, pad_crop, plan_pad_crop
-from .pipeline import PAD_VALUE, ModelGridSpec, Prepared, prepare, prepare_label
+from .model_grid import PAD_VALUE, ModelGridSpec, Prepared, prepare, prepare_label
 from .resample import needs_resampling, resample_to_grid, resample_to_spacing, resampled_grid
 
 __all__ = [

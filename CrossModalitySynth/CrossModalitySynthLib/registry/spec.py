@@ -246,7 +246,7 @@ class BundleSpec:
 
     def grid_spec(self):
         """The ``ModelGridSpec`` of ``preprocessing``; InputError naming the file when it is invalid."""
-        from ..preprocess.pipeline import ModelGridSpec  # numpy + SimpleITK, imported when used
+        from ..preprocess.model_grid import ModelGridSpec  # numpy + SimpleITK, imported when used
 
         try:
             return ModelGridSpec.from_dict(self.preprocessing)

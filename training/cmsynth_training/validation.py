@@ -1,4 +1,4 @@
-"""Full-volume evaluation through the inference path: ``prepare`` -> network on slices -> ``restore``.
+"""Validation of networks in training and of exported bundles through the inference path: ``prepare`` -> network on slices -> ``restore``.
 
 Validation, the bundle metrics written by the export and the augmentation experiment all use
 these functions, so every reported number is measured on the input's own grid, after the same
