@@ -6,9 +6,12 @@ only: everything that computes or decides lives in ``CrossModalitySynthLib`` (it
 the compare views, evaluation, reader sessions, dependencies, models, sample data). Library
 modules are imported inside functions, never when this file is imported.
 
-The model runs in a separate process (``PythonSlicer -m CrossModalitySynthLib.cli.main run ...``,
-the same command a user runs headless); a timer polls its JSON progress lines, so Slicer stays
-responsive, and Cancel ends the whole process tree. The scene changes only when a run succeeds.
+The model runs in a separate process: one ``PythonSlicer -m CrossModalitySynthLib.cli.main worker``
+per session, started on the first Apply, that runs each Apply as a ``run`` request (the same
+command a user runs headless) and keeps the models loaded between them; a timer polls its JSON
+progress lines, so Slicer stays responsive. Cancel ends the worker's whole process tree (the next
+Apply starts a new one); the Logic stops it when the module is cleaned up or Slicer quits. The
+scene changes only when a run succeeds.
 """
 
 import logging
@@ -183,7 +186,9 @@ class CrossModalitySynthWidget(ScriptedLoadableModuleWidget, VTKObservationMixin
 
     def cleanup(self) -> None:
         if self._job is not None:
-            self._job.abort()  # kills the process tree, waits for it, removes the temporary folder
+            self._job.abort()  # kills the worker's process tree, waits for it, removes the temporary folder
+        if self.logic is not None:
+            self.logic.cleanup()  # stops the session's worker and removes its temporary folder
         self._timer.stop()
         self._fetchTimer.stop()
         self.onStopReading()
@@ -659,6 +664,8 @@ class CrossModalitySynthLogic(ScriptedLoadableModuleLogic):
     def __init__(self) -> None:
         ScriptedLoadableModuleLogic.__init__(self)
         self._compareObservation = None
+        self._worker = None
+        self._quitConnected = False
 
     def _releaseCompare(self) -> None:
         """Stop watching the layout for the end of the compare layout."""
@@ -766,17 +773,41 @@ class CrossModalitySynthLogic(ScriptedLoadableModuleLogic):
         dependencies.ensure_all(slicer, lambda text: slicer.util.confirmOkCancelDisplay(text, "Cross-Modality Synthesis"),
                                 testing=slicer.app.testingEnabled())
 
+    def worker(self):
+        """This session's ``cmsynth worker`` (its process starts with the first request; after a
+        Cancel, with the next). Stopped by :meth:`cleanup`, which also runs when Slicer quits."""
+        if self._worker is None:
+            from CrossModalitySynthLib.slicer_support.process import child_environment
+            from CrossModalitySynthLib.slicer_support.worker import CmsynthWorker
+
+            self._worker = CmsynthWorker(env=child_environment(self.childEnvironment()),
+                                         tmp_parent=slicer.app.temporaryPath)
+        if not self._quitConnected:
+            slicer.app.connect("aboutToQuit()", self.cleanup)
+            self._quitConnected = True
+        return self._worker
+
+    def cleanup(self) -> None:
+        """Stop the worker (its process tree) and remove its temporary folder."""
+        if self._quitConnected:
+            slicer.app.disconnect("aboutToQuit()", self.cleanup)
+            self._quitConnected = False
+        if self._worker is not None:
+            self._worker.stop(timeout=5.0)
+            self._worker = None
+
     def start(self, parameterNode):
-        """Start a run (returns the SynthesisJob; the caller polls it)."""
+        """Start a run on the session's worker (returns the SynthesisJob; the caller polls it)."""
         from CrossModalitySynthLib.slicer_support.synthesis import SynthesisJob
 
-        return SynthesisJob(self.request(parameterNode), slicer.mrmlScene, env_base=self.childEnvironment()).start()
+        return SynthesisJob(self.request(parameterNode), slicer.mrmlScene, worker=self.worker()).start()
 
     def run(self, request, timeout=None):
-        """Run a request to the end (blocking; for scripts and tests) and return the SynthesisResult."""
+        """Run a request to the end on the session's worker (blocking; for scripts and tests) and
+        return the SynthesisResult."""
         from CrossModalitySynthLib.slicer_support.synthesis import SynthesisJob
 
-        job = SynthesisJob(request, slicer.mrmlScene, env_base=self.childEnvironment()).start()
+        job = SynthesisJob(request, slicer.mrmlScene, worker=self.worker()).start()
         return job.wait(timeout=timeout)
 
     @staticmethod
@@ -788,8 +819,11 @@ class CrossModalitySynthLogic(ScriptedLoadableModuleLogic):
     @staticmethod
     def resultText(result) -> str:
         precision = (result.summary or {}).get("precision")
-        text = "Done in {:.1f} s{}: '{}'".format(result.seconds, " ({})".format(precision) if precision else "",
-                                                 result.volume_node.GetName())
+        loaded = list(getattr(result, "models_already_loaded", None) or [])
+        text = "Done in {:.1f} s{}{}: '{}'".format(
+            result.seconds, " ({})".format(precision) if precision else "",
+            " ({} already loaded: {})".format("model" if len(loaded) == 1 else "models", ", ".join(loaded))
+            if loaded else "", result.volume_node.GetName())
         if result.segmentation_node is not None:
             text += " and '{}' ({} liver voxels)".format(result.segmentation_node.GetName(), result.liver_voxels)
         warnings = (result.summary or {}).get("warnings") or []
@@ -928,6 +962,7 @@ class CrossModalitySynthTest(ScriptedLoadableModuleTest):
         t1in = self._load(os.path.join(case, "t1_in.nii.gz"), "phantom T1 in")
         t1opp = self._load(os.path.join(case, "t1_opp.nii.gz"), "phantom T1 opp")
         logic = CrossModalitySynthLogic()
+        self.addCleanup(logic.cleanup)  # stops the logic's worker
         result = logic.run(self._request({"t1_in": t1in, "t1_opp": t1opp}, liver_model=self.LIVER_MODEL), timeout=600)
         self.assertEqual(result.status, "succeeded", result.message)
 
@@ -994,7 +1029,9 @@ class CrossModalitySynthTest(ScriptedLoadableModuleTest):
         ct = self._load(os.path.join(case, "ct_on_mr.nii.gz"), "CT as MRI")
         ct2 = self._load(os.path.join(case, "ct_on_mr.nii.gz"), "CT as MRI, again")
         before = self._nodeIds()
-        result = CrossModalitySynthLogic().run(self._request({"t1_in": ct, "t1_opp": ct2}), timeout=300)
+        logic = CrossModalitySynthLogic()
+        self.addCleanup(logic.cleanup)
+        result = logic.run(self._request({"t1_in": ct, "t1_opp": ct2}), timeout=300)
         self.assertEqual(result.status, "failed")
         self.assertIn("looks like a CT", result.message)
         self.assertNotIn("\n", result.message)

@@ -275,10 +275,11 @@ def cleanup_during_run(h, case):
     ui.applyButton.click()
     job = widget._job
     assert h.process_events_until(lambda: job.last_progress is not None and job.last_progress.stage == "synthesize", 300)
-    tmp, pid = job._tmp, job.process.pid
-    assert os.path.isdir(tmp) and os.listdir(os.path.join(tmp, "inputs"))
+    tmp, pid, worker_tmp = job._tmp, job.process.pid, widget.logic._worker.tmpdir
+    assert os.path.isdir(tmp) and os.listdir(os.path.join(tmp, "inputs")) and os.path.isdir(worker_tmp)
     h.unload_module()  # what Slicer does when it closes or reloads the module: cleanup()
     assert not os.path.exists(tmp), f"the exported images stay in {tmp}"
+    assert not os.path.exists(worker_tmp), f"the worker's temporary folder stays: {worker_tmp}"
     assert not _alive(pid), "the child is still running"
     assert _ids(slicer.mrmlScene) == before
 
@@ -317,6 +318,154 @@ def status_line_names_training_range_warnings(h, case):
                             "from the training data (distance ") for w in warnings), warnings
     assert any("trained only on digital phantom data and the input is not a phantom case" in w for w in warnings), warnings
     assert all(w in text for w in warnings) and "Warnings: " in text, text
+
+
+def _group_gone(pgid):
+    """No process of the process group ``pgid`` is left (os.killpg with signal 0 finds none)."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def _worker_launches(h):
+    return [launch for launch in h.launches()
+            if launch["argv"][:3] == ["-m", "CrossModalitySynthLib.cli.main", "worker"]]
+
+
+def _load_case(h, case, suffix=""):
+    return (h.load_volume(os.path.join(case, "t1_in.nii.gz"), "T1 in-phase" + suffix),
+            h.load_volume(os.path.join(case, "t1_opp.nii.gz"), "T1 opposed-phase" + suffix))
+
+
+def _assert_on_grid(result, reference):
+    volume = result.volume_node
+    assert _matrix(volume) == _matrix(reference)
+    assert volume.GetImageData().GetDimensions() == reference.GetImageData().GetDimensions()
+
+
+@scenario()
+def two_applies_share_one_worker(h, case):
+    """Issue 16 item 2: the first Apply starts the session's ``cmsynth worker``, the second runs on
+    the same process, finds both models loaded and the status line says so; results on the input grid."""
+    import slicer
+
+    widget = _open_panel(h)
+    ui = widget.ui
+    t1in, t1opp = _load_case(h, case)
+    _select_model(widget, "demo-t1dual-to-ct", "demo-liver-unet-t1in")
+    ui.t1InSelector.setCurrentNode(t1in)
+    ui.t1OppSelector.setCurrentNode(t1opp)
+    assert widget.logic._worker is None or widget.logic._worker.pid is None  # nothing started before Apply
+
+    ui.applyButton.click()
+    worker = widget.logic._worker
+    pid = worker.pid
+    assert pid is not None and widget._job.process.pid == pid
+    first = _wait_for_result(h, widget)
+    assert first.status == "succeeded", first.message
+    assert first.models_already_loaded == [], first.models_already_loaded
+    assert ui.statusLabel.text.startswith("Done") and "already loaded" not in ui.statusLabel.text, ui.statusLabel.text
+    _assert_on_grid(first, t1in)
+    assert worker.alive and os.path.isdir(worker.tmpdir)  # the worker stays, with its folder
+    assert os.path.dirname(worker.tmpdir) == slicer.app.temporaryPath, worker.tmpdir
+
+    ui.applyButton.click()
+    assert widget._job.process.pid == pid
+    second = _wait_for_result(h, widget)
+    assert second.status == "succeeded", second.message
+    assert widget.logic._worker is worker and worker.pid == pid and worker.alive and worker.starts == 1
+    assert sorted(second.models_already_loaded) == ["demo-liver-unet-t1in", "demo-t1dual-to-ct"], \
+        second.models_already_loaded
+    text = ui.statusLabel.text
+    assert text == widget.logic.resultText(second), text
+    assert "(models already loaded: " in text and "demo-t1dual-to-ct" in text and "demo-liver-unet-t1in" in text, text
+    _assert_on_grid(second, t1in)
+    assert second.segmentation_node.GetSegmentation().GetSegmentIdBySegmentName("liver")
+    assert len(_worker_launches(h)) == 1, h.launches()  # one worker process for the two Applies
+    assert not [launch for launch in h.launches() if launch["argv"][2:3] == ["run"]], h.launches()
+
+
+@scenario()
+def cancel_kills_worker_next_apply_starts_new(h, case):
+    """Issue 16 item 2: Cancel during a run kills the worker's process group at once and leaves
+    the scene unchanged; the next Apply starts a new worker and succeeds."""
+    import numpy as np
+    import slicer
+
+    widget = _open_panel(h)
+    ui = widget.ui
+    t1in, t1opp = _load_case(h, case)
+    for node in (t1in, t1opp):  # 308 slices: long enough to cancel in the middle
+        slicer.util.updateVolumeFromArray(node, np.ascontiguousarray(np.tile(slicer.util.arrayFromVolume(node), (11, 1, 1))))
+    _select_model(widget, "demo-t1dual-to-ct", "")
+    ui.t1InSelector.setCurrentNode(t1in)
+    ui.t1OppSelector.setCurrentNode(t1opp)
+    before = _ids(slicer.mrmlScene)
+    ui.applyButton.click()
+    job = widget._job
+    worker = widget.logic._worker
+    assert h.process_events_until(lambda: job.last_progress is not None and job.last_progress.stage == "synthesize", 300)
+    pgid, worker_tmp, job_tmp = job.process.pid, worker.tmpdir, job._tmp
+    assert os.getpgid(pgid) == pgid and os.path.isdir(worker_tmp) and os.path.isdir(job_tmp)
+    ui.applyButton.click()  # Cancel
+    assert _group_gone(pgid), "a process of the worker's group is still running right after Cancel"
+    result = _wait_for_result(h, widget, timeout_s=30)
+    assert result.status == "cancelled", (result.status, result.message)
+    assert ui.statusLabel.text == "Cancelled. The scene is as it was before.", ui.statusLabel.text
+    assert _ids(slicer.mrmlScene) == before
+    assert not os.path.exists(worker_tmp) and not os.path.exists(job_tmp)
+    assert ui.applyButton.text == "Apply"
+
+    small_in, small_opp = _load_case(h, case, " (again)")
+    ui.t1InSelector.setCurrentNode(small_in)
+    ui.t1OppSelector.setCurrentNode(small_opp)
+    ui.applyButton.click()
+    assert widget.logic._worker is worker and worker.starts == 2 and worker.pid != pgid
+    again = _wait_for_result(h, widget)
+    assert again.status == "succeeded", again.message
+    assert again.models_already_loaded == []  # a new process: nothing was loaded in it yet
+    assert ui.statusLabel.text.startswith("Done") and "already loaded" not in ui.statusLabel.text, ui.statusLabel.text
+    _assert_on_grid(again, small_in)
+    assert len(_worker_launches(h)) == 2, h.launches()
+
+
+@scenario()
+def cleanup_and_quit_stop_the_worker(h, case):
+    """Issue 16 item 2: module cleanup stops the idle worker (no process of its group left) and
+    removes its temporary folder; a Logic used from a script is stopped when the application quits."""
+    import slicer
+
+    widget = _open_panel(h)
+    ui = widget.ui
+    t1in, t1opp = _load_case(h, case)
+    _select_model(widget, "demo-t1dual-to-ct", "")
+    ui.t1InSelector.setCurrentNode(t1in)
+    ui.t1OppSelector.setCurrentNode(t1opp)
+    ui.applyButton.click()
+    result = _wait_for_result(h, widget)
+    assert result.status == "succeeded", result.message
+    worker = widget.logic._worker
+    pgid, tmp = worker.pid, worker.tmpdir
+    assert worker.alive and os.path.isdir(tmp)
+    ids = _ids(slicer.mrmlScene)
+    request = widget.logic.request(widget._parameterNode)  # for the script below
+    h.unload_module()  # what Slicer does when it closes or reloads the module: cleanup()
+    assert _group_gone(pgid), "the worker's process group is still there after cleanup"
+    assert not os.path.exists(tmp), f"the worker's temporary folder stays: {tmp}"
+    assert _ids(slicer.mrmlScene) == ids
+
+    # the Logic without the widget (a script), then the application quits
+    logic = h.pymodule.CrossModalitySynthLogic()
+    scripted = logic.run(request, timeout=600)
+    assert scripted.status == "succeeded", scripted.message
+    pgid, tmp = logic._worker.pid, logic._worker.tmpdir
+    assert not _group_gone(pgid) and os.path.isdir(tmp)
+    h.app._emit("aboutToQuit")
+    assert _group_gone(pgid), "the worker's process group is still there after aboutToQuit"
+    assert not os.path.exists(tmp), f"the worker's temporary folder stays: {tmp}"
+    assert logic._worker is None
 
 
 def _alive(pid):

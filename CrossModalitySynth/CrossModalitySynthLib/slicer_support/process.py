@@ -1,6 +1,7 @@
 """The process bridge: run ``cmsynth`` in a separate process and follow it without blocking.
 
-The Slicer module runs exactly the command a user runs headless::
+The Slicer module runs exactly the command a user runs headless (as a request to the session's
+``cmsynth worker``, :mod:`.worker`, with the same options: :func:`run_args`)::
 
     PythonSlicer -m CrossModalitySynthLib.cli.main run --model ID [--liver-model ID]
         --out DIR --progress json [--device ...] [--precision ...] INPUT...
@@ -102,6 +103,30 @@ def run_command(
     if force:
         argv.append("--force")
     return argv + [str(p) for p in inputs]
+
+
+def run_args(
+    model: str,
+    inputs: Sequence[str],
+    out_dir: str,
+    liver_model: Optional[str] = None,
+    device: str = "auto",
+    precision: str = "auto",
+    batch_size: Optional[int] = None,
+    threads: Optional[int] = None,
+    registry: Optional[str] = None,
+    force: bool = False,
+) -> dict:
+    """The ``args`` of a ``cmsynth worker`` ``run`` request with the options of :func:`run_command`
+    (the worker adds ``--progress json`` itself)."""
+    if not inputs:
+        raise ValueError("run_args needs at least one input file")
+    args = {"model": str(model), "liver_model": str(liver_model) if liver_model else None, "out": str(out_dir),
+            "no_overlays": True, "device": device, "precision": precision,
+            "batch_size": None if batch_size is None else int(batch_size),
+            "threads": None if threads is None else int(threads), "registry": str(registry) if registry else None,
+            "force": bool(force), "inputs": [str(p) for p in inputs]}
+    return {k: v for k, v in args.items() if v is not None}
 
 
 def child_environment(base: Optional[Dict[str, str]] = None, lib_root: Optional[str] = None) -> Dict[str, str]:

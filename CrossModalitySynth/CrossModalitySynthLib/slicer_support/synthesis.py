@@ -1,13 +1,20 @@
-"""One synthesis run from the Slicer module: input nodes -> ``cmsynth run`` process -> output nodes.
+"""One synthesis run from the Slicer module: input nodes -> ``run`` request to the session's
+``cmsynth worker`` -> output nodes.
 
 This is the compute path of the module's Logic, without Qt::
 
+    worker = CmsynthWorker(env=child_environment())   # one per session, owned by the Logic
     job = SynthesisJob(SynthesisRequest(model="demo-t1dual-to-ct", inputs={"t1_in": n1, "t1_opp": n2},
-                                        liver_model="demo-liver-unet-t1in"), scene)
-    job.start()                 # exports the inputs, starts the process; the scene is not touched
+                                        liver_model="demo-liver-unet-t1in"), scene, worker=worker)
+    job.start()                 # exports the inputs, sends the request; the scene is not touched
     job.poll()                  # from a GUI timer: progress events; imports the results at the end
-    job.cancel()                # SIGTERM then SIGKILL to the process tree
+    job.cancel()                # kills the worker's process tree at once (the next job starts a new one)
     result = job.wait()         # scripts and tests: poll until done
+
+The request is what a ``cmsynth run`` child got before the worker (:func:`~.process.run_args`,
+the options of :func:`~.process.run_command`); the worker keeps the models loaded, so a second
+Apply does not load them again (:attr:`SynthesisResult.models_already_loaded`). A job given no
+worker starts one of its own and stops it when it ends.
 
 The scene is changed only when the process has succeeded, in :meth:`SynthesisJob.poll`, on the
 thread that polls (the GUI thread). The import runs inside a :class:`~.scene.SceneSnapshot`: if it
@@ -26,8 +33,9 @@ from typing import Callable, Dict, List, Optional
 
 from ..errors import CMSynthError, InputError
 from ..registry.spec import BundleSpec, Direction
-from .process import (CANCELLED, FAILED, RUNNING, SUCCEEDED, CmsynthProcess, ProgressEvent, child_environment,
-                      python_executable, run_command)
+from .process import (CANCELLED, FAILED, RUNNING, SUCCEEDED, ProgressEvent, child_environment, python_executable,
+                      run_args)
+from .worker import CmsynthWorker, WorkerRequest
 
 DEVICE_CHOICES = {"auto": "auto", "cpu": "cpu", "gpu": "cuda", "cuda": "cuda"}
 
@@ -68,6 +76,7 @@ class SynthesisResult:
     liver_voxels: Optional[int] = None
     seconds: float = 0.0
     stderr_tail: List[str] = field(default_factory=list)
+    models_already_loaded: List[str] = field(default_factory=list)  #: models the worker had loaded before
 
 
 def resolve_model(model: str, registry: Optional[str] = None):
@@ -110,21 +119,26 @@ class SynthesisJob:
     :param scene: the MRML scene the nodes belong to.
     :param python: interpreter for the child (default: :func:`~.process.python_executable`).
     :param workdir: parent folder of the run's temporary folder (default: the system's).
-    :param grace_s: seconds between SIGTERM and SIGKILL on cancel.
+    :param grace_s: kept for callers of the per-process bridge; unused: Cancel kills the worker at once.
     :param env_base: the environment the child starts from; inside Slicer,
         ``slicer.util.startupEnvironment()`` (Slicer's own start-up environment, without what
-        Slicer added for itself); default: this process's environment.
+        Slicer added for itself); default: this process's environment. Only for a job's own worker.
+    :param worker: the session's :class:`~.worker.CmsynthWorker`; None: the job starts its own and
+        stops it at the end.
     """
 
     def __init__(self, request: SynthesisRequest, scene, python: Optional[str] = None,
-                 workdir: Optional[str] = None, grace_s: float = 3.0, env_base: Optional[Dict[str, str]] = None):
+                 workdir: Optional[str] = None, grace_s: float = 3.0, env_base: Optional[Dict[str, str]] = None,
+                 worker: Optional[CmsynthWorker] = None):
         self.request = request
         self.env_base = env_base
         self.scene = scene
         self.python = python or python_executable()
         self.workdir = workdir
         self.grace_s = grace_s
-        self.process: Optional[CmsynthProcess] = None
+        self.worker = worker
+        self._own_worker = worker is None
+        self.process: Optional[WorkerRequest] = None  #: the request to the worker (``.pid``: the worker's)
         self.result: Optional[SynthesisResult] = None
         self.last_progress: Optional[ProgressEvent] = None
         self._tmp: Optional[str] = None
@@ -153,6 +167,8 @@ class SynthesisJob:
         """
         if self.process is not None:
             raise RuntimeError("this job was already started")
+        if self.worker is not None and self.worker.busy:
+            raise InputError("A synthesis is still running; wait for it to finish or cancel it.")
         req = self.request
         self._t0 = time.monotonic()
         bundle = resolve_model(req.model, req.registry)
@@ -190,12 +206,13 @@ class SynthesisJob:
             self._first_node = nodes[0]
             self._reference = read_volume(paths[0])  # the grid every result must lie on
             carry_phantom_case(nodes, paths)
-            argv = run_command(self.python, bundle.path, paths, os.path.join(self._tmp, "out"),
-                               liver_model=liver.path if liver is not None else None,
-                               device=device, precision=req.precision, batch_size=req.batch_size,
-                               threads=req.threads, registry=req.registry, force=req.force)
-            self.process = CmsynthProcess(argv, env=child_environment(self.env_base), cwd=self._tmp,
-                                          grace_s=self.grace_s).start()
+            args = run_args(bundle.path, paths, os.path.join(self._tmp, "out"),
+                            liver_model=liver.path if liver is not None else None,
+                            device=device, precision=req.precision, batch_size=req.batch_size,
+                            threads=req.threads, registry=req.registry, force=req.force)
+            if self.worker is None:
+                self.worker = CmsynthWorker(self.python, env=child_environment(self.env_base))
+            self.process = self.worker.submit("run", args)
         except BaseException:
             self._cleanup()
             raise
@@ -215,6 +232,7 @@ class SynthesisJob:
         try:
             if outcome.status == SUCCEEDED:
                 self.result = self._import(outcome.result or {})
+                self.result.models_already_loaded = list((outcome.result or {}).get("models_already_loaded") or [])
             else:
                 self.result = SynthesisResult(outcome.status, outcome.message, stderr_tail=outcome.stderr_tail)
         finally:
@@ -243,12 +261,13 @@ class SynthesisJob:
                                final.get("summary"), imported.liver_voxels)
 
     def cancel(self) -> None:
-        """Stop the process tree; :meth:`poll` then reports CANCELLED and the scene is unchanged."""
+        """Kill the worker's process tree at once; :meth:`poll` then reports CANCELLED and the scene
+        is unchanged. The worker's next request starts a new worker."""
         if self.process is not None and self.result is None:
             self.process.cancel()
 
     def abort(self, timeout: float = 10.0) -> None:
-        """End the process tree now and wait for it, then delete the temporary folder.
+        """Kill the worker's process tree now and wait for it, then delete the temporary folder.
 
         For the module's ``cleanup()`` (Slicer closing, or the module reloading): the result is
         CANCELLED and the scene is not touched.
@@ -283,6 +302,8 @@ class SynthesisJob:
         if self._tmp and os.path.isdir(self._tmp):
             shutil.rmtree(self._tmp, ignore_errors=True)
         self._tmp = None
+        if self._own_worker and self.worker is not None:
+            self.worker.stop()
 
 
 def carry_phantom_case(nodes, paths: List[str]) -> bool:

@@ -8,16 +8,22 @@ writes each request as one JSON line on its stdin and reads the answers in a bac
 progress events and sets :attr:`~WorkerRequest.outcome` when the request's ``done`` or ``error``
 answer arrives, or when the worker dies.
 
+Each worker process gets its own temporary folder (``cmsynth-worker-*``, under ``tmp_parent``):
+its working directory and its ``TMPDIR``, so whatever the child writes there is removed with it.
 Cancel kills the worker's whole process tree at once (a request cannot be stopped half way
-otherwise); the next request starts a new worker. :meth:`CmsynthWorker.stop` ends the worker
-when the module is cleaned up or Slicer closes. Nothing here imports Qt or Slicer.
+otherwise) and removes that folder; the next request starts a new worker.
+:meth:`CmsynthWorker.stop` ends the worker and removes its folder when the module is cleaned up or
+Slicer closes. Nothing here imports Qt or Slicer.
 """
 
 import collections
 import itertools
 import json
+import os
 import queue
+import shutil
 import subprocess
+import tempfile
 import threading
 import time
 from typing import Callable, Deque, Dict, List, Optional
@@ -34,6 +40,7 @@ class WorkerRequest:
     def __init__(self, worker: "CmsynthWorker", request_id: str):
         self.worker = worker
         self.id = request_id
+        self.pid = worker.pid  #: the worker process that runs this request (its process group id too)
         self.outcome: Optional[ProcessOutcome] = None
         self.last_progress: Optional[ProgressEvent] = None
         self._events: "queue.Queue" = queue.Queue()
@@ -102,13 +109,22 @@ class WorkerRequest:
 
 
 class CmsynthWorker:
-    """The session's worker child, started on the first :meth:`submit`."""
+    """The session's worker child, started on the first :meth:`submit`.
+
+    :param python: interpreter of the child (default: :func:`~.process.python_executable`).
+    :param env: its environment (see :func:`~.process.child_environment`); default: this process's.
+    :param cwd: its working directory; default: its temporary folder.
+    :param tmp_parent: where its temporary folder is made (default: the system's).
+    """
 
     def __init__(self, python: Optional[str] = None, env: Optional[Dict[str, str]] = None,
-                 cwd: Optional[str] = None, extra_args: Optional[List[str]] = None):
+                 cwd: Optional[str] = None, extra_args: Optional[List[str]] = None,
+                 tmp_parent: Optional[str] = None):
         self.python = python or python_executable()
         self.env = env
         self.cwd = cwd
+        self.tmp_parent = tmp_parent
+        self.tmpdir: Optional[str] = None  #: the running worker's temporary folder
         self.extra_args = list(extra_args or [])
         self.stderr_tail: Deque[str] = collections.deque(maxlen=_STDERR_TAIL)
         self.starts = 0  #: how many worker processes this session has started
@@ -137,14 +153,23 @@ class CmsynthWorker:
     # ---- start and requests ----------------------------------------------------------------
     def _start(self) -> None:
         argv = [self.python, "-m", "CrossModalitySynthLib.cli.main", "worker"] + self.extra_args
-        kwargs = dict(stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self.env,
-                      cwd=self.cwd, text=True, encoding="utf-8", errors="replace", bufsize=1)
+        self._remove_tmpdir()
+        self.tmpdir = tempfile.mkdtemp(prefix="cmsynth-worker-", dir=self.tmp_parent)
+        env = dict(os.environ if self.env is None else self.env)
+        for name in ("TMPDIR", "TEMP", "TMP"):
+            env[name] = self.tmpdir
+        kwargs = dict(stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                      cwd=self.cwd or self.tmpdir, text=True, encoding="utf-8", errors="replace", bufsize=1)
         if _IS_WINDOWS:
             kwargs["creationflags"] = subprocess.CREATE_NEW_PROCESS_GROUP | getattr(subprocess, "CREATE_NO_WINDOW", 0)
         else:
             kwargs["start_new_session"] = True
         self.stderr_tail.clear()
-        self._proc = subprocess.Popen(argv, **kwargs)
+        try:
+            self._proc = subprocess.Popen(argv, **kwargs)
+        except BaseException:
+            self._remove_tmpdir()
+            raise
         self.starts += 1
         proc = self._proc
         for target, stream in ((self._read_stdout, proc.stdout), (self._read_stderr, proc.stderr)):
@@ -198,16 +223,21 @@ class CmsynthWorker:
             stream.close()
 
     # ---- ending ----------------------------------------------------------------------------
+    def _remove_tmpdir(self) -> None:
+        if self.tmpdir and os.path.isdir(self.tmpdir):
+            shutil.rmtree(self.tmpdir, ignore_errors=True)
+        self.tmpdir = None
+
     def kill(self) -> None:
-        """End the worker's whole process tree at once."""
+        """End the worker's whole process tree at once and remove its temporary folder."""
         proc = self._proc
         if proc is None:
+            self._remove_tmpdir()
             return
         if _IS_WINDOWS:
             subprocess.run(["taskkill", "/F", "/T", "/PID", str(proc.pid)], stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL, check=False)
         else:
-            import os
             import signal
 
             try:
@@ -218,12 +248,14 @@ class CmsynthWorker:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:  # pragma: no cover - SIGKILL does not wait
             pass
+        self._remove_tmpdir()
 
     def stop(self, timeout: float = 10.0) -> None:
         """End the worker: end of its stdin (it finishes the current request), then the tree is
-        killed if it is still there after ``timeout`` seconds."""
+        killed if it is still there after ``timeout`` seconds; its temporary folder is removed."""
         proc = self._proc
         if proc is None:
+            self._remove_tmpdir()
             return
         if proc.poll() is None:
             try:
