@@ -45,9 +45,9 @@ import SimpleITK as sitk
 import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.dirname(HERE))  # Testing/ (bundle_factory)
+sys.path.insert(0, os.path.dirname(HERE))  # Testing/ (testsupport)
 
-from bundle_factory import make_test_bundle  # noqa: E402
+from testsupport.bundles import make_test_bundle  # noqa: E402
 from CrossModalitySynthLib.inference import EngineOptions, load_model, segment, synthesize  # noqa: E402
 from CrossModalitySynthLib.inference.precision import gate_statistics  # noqa: E402
 from CrossModalitySynthLib.inference.runners import FastResnetGenerator, TorchRunner  # noqa: E402

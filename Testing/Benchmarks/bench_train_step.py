@@ -38,7 +38,7 @@ def cpu_model() -> str:
 
 
 def build(root, cache, args, batched):
-    from test_training_support import tiny_dict
+    from testsupport.training import tiny_dict
     from cmsynth_training.config import config_from_dict
     from cmsynth_training.trainer import build_task
 
@@ -65,7 +65,7 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
 
-    from test_training_support import _write_phantom
+    from testsupport.training import _write_phantom
     from cmsynth_training.data import EpochSampler
 
     work = tempfile.mkdtemp(prefix="bench-step-")

@@ -56,7 +56,7 @@ def segmentation_loss(kind: str) -> Callable[[torch.Tensor, torch.Tensor], torch
 
     ``synseg`` is MONAI's ``DiceLoss(include_background=False, squared_pred=True, batch=True)``
     with SynSeg-Net's smoothing (numerator ``2e-7``, denominator ``1e-7``), which equals
-    ``1 + dice_loss_norm`` (checked against the definition in Testing/test_essnet_seg_loss.py).
+    ``1 + dice_loss_norm`` (checked against the definition in Testing/training/test_essnet_seg_loss.py).
     The other Dice terms are MONAI's soft Dice on the softmax with one-hot labels (background
     included, smoothing 1e-5); cross-entropy is torch's on the logits.
     """

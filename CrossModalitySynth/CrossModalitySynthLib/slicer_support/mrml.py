@@ -3,7 +3,7 @@
 This is the only module of the library that imports ``slicer`` (and VTK); it does so inside its
 functions, so importing this module never needs Slicer. It works inside the Slicer application
 and headless with the ``slicer-core`` package (a scene, ``slicer.mrmlScene`` and the volumes and
-segmentations logics set up by the caller; see ``Testing/fixtures_mrml.py``).
+segmentations logics set up by the caller; see ``Testing/testsupport/mrml.py``).
 
 Conventions
 -----------
