@@ -27,7 +27,9 @@ def add_engine_arguments(p) -> None:
                         "on this device type and the device has native bf16 (AMX/AVX512-BF16 CPU, bf16 GPU), "
                         "else fp32; fp32; bf16 (faster, may differ from fp32 by more than the gate). "
                         "The precision used and why are printed and written to summary.json")
-    g.add_argument("--backend", choices=BACKENDS, default="torch", help="torch (default) or onnx (ONNX Runtime, fp32)")
+    g.add_argument("--backend", choices=BACKENDS, default="auto",
+                   help="auto (default: ONNX Runtime for a liver U-Net on the CPU, which needs no MONAI; torch "
+                        "otherwise), torch, or onnx (ONNX Runtime, fp32)")
     g.add_argument("--batch-size", type=int, help="slices per batch, at least 1 (default: the largest that fits the memory budget; "
                    "on the CPU at most 4 per thread); progress and cancel come between batches")
     g.add_argument("--memory-budget", type=float, metavar="MB",

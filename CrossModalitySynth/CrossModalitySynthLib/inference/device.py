@@ -3,7 +3,7 @@
 from ..errors import ConfigError
 
 DEVICES = ("auto", "cpu", "cuda")
-BACKENDS = ("torch", "onnx")
+BACKENDS = ("auto", "torch", "onnx")
 
 
 def resolve_device(device: str) -> str:
