@@ -48,6 +48,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))  # Testing/ (testsupport)
 
 from testsupport.bundles import make_test_bundle  # noqa: E402
+from testsupport.machine import cpu_model  # noqa: E402
 from CrossModalitySynthLib.inference import EngineOptions, load_model, segment, synthesize  # noqa: E402
 from CrossModalitySynthLib.inference.precision import gate_statistics  # noqa: E402
 from CrossModalitySynthLib.inference.runners import FastResnetGenerator, TorchRunner  # noqa: E402
@@ -75,16 +76,6 @@ def summarise(samples):
     best = min(samples, key=lambda s: s["wall_s"])
     return {"best_wall_s": best["wall_s"], "median_wall_s": walls[len(walls) // 2], "cpu_s_at_best": best["cpu_s"],
             "load_at_best": best["load"], "loads": [s["load"] for s in samples], "walls": [s["wall_s"] for s in samples]}
-
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
 
 def demo_bundle(name):
     folder = os.path.join(MODELS, name)
@@ -399,7 +390,7 @@ def main(argv=None):
     threads = torch.get_num_threads()
     t_start = time.perf_counter()
     report = {
-        "machine": {"cpu": cpu_name(), "logical_cpus": os.cpu_count(), "torch": torch.__version__, "threads": threads,
+        "machine": {"cpu": cpu_model(), "logical_cpus": os.cpu_count(), "torch": torch.__version__, "threads": threads,
                     "python": platform.python_version(), "load_at_start": list(os.getloadavg())},
         "targets": {"ratio_vs_reference": TARGET_RATIO, "e2e_s": TARGET_E2E_S},
     }

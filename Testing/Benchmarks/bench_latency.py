@@ -22,7 +22,6 @@ run's, which also computes the metrics against the phantom's CT.
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -30,6 +29,9 @@ import tempfile
 import time
 
 CMSYNTH = os.path.join(os.path.dirname(sys.executable), "cmsynth")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # Testing/
+
+from testsupport.machine import cpu_model  # noqa: E402
 TESTING = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODULE_DIR = os.path.join(os.path.dirname(TESTING), "CrossModalitySynth")
 
@@ -62,17 +64,6 @@ logic.cleanup()
 print("BENCH " + json.dumps(out), flush=True)
 os._exit(0)  # as the headless scenarios do: no interpreter teardown of VTK objects
 """
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def wall(argv, stdin=None) -> float:

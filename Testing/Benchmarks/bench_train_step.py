@@ -15,7 +15,6 @@ the identity term, 2 (in + opposed phase) has not.
 import argparse
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -25,16 +24,7 @@ import torch
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
+from testsupport.machine import cpu_model  # noqa: E402
 
 
 def build(root, cache, args, batched):

@@ -12,6 +12,8 @@ import shutil
 import sys
 import time
 
+from testsupport.machine import group_gone
+
 SCENARIOS = {}
 
 
@@ -320,15 +322,6 @@ def status_line_names_training_range_warnings(h, case):
     assert all(w in text for w in warnings) and "Warnings: " in text, text
 
 
-def _group_gone(pgid):
-    """No process of the process group ``pgid`` is left (os.killpg with signal 0 finds none)."""
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return True
-    return False
-
-
 def _worker_launches(h):
     return [launch for launch in h.launches()
             if launch["argv"][:3] == ["-m", "CrossModalitySynthLib.cli.main", "worker"]]
@@ -410,7 +403,7 @@ def cancel_kills_worker_next_apply_starts_new(h, case):
     pgid, worker_tmp, job_tmp = job.process.pid, worker.tmpdir, job._tmp
     assert os.getpgid(pgid) == pgid and os.path.isdir(worker_tmp) and os.path.isdir(job_tmp)
     ui.applyButton.click()  # Cancel
-    assert _group_gone(pgid), "a process of the worker's group is still running right after Cancel"
+    assert group_gone(pgid), "a process of the worker's group is still running right after Cancel"
     result = _wait_for_result(h, widget, timeout_s=30)
     assert result.status == "cancelled", (result.status, result.message)
     assert ui.statusLabel.text == "Cancelled. The scene is as it was before.", ui.statusLabel.text
@@ -452,7 +445,7 @@ def cleanup_and_quit_stop_the_worker(h, case):
     ids = _ids(slicer.mrmlScene)
     request = widget.logic.request(widget._parameterNode)  # for the script below
     h.unload_module()  # what Slicer does when it closes or reloads the module: cleanup()
-    assert _group_gone(pgid), "the worker's process group is still there after cleanup"
+    assert group_gone(pgid), "the worker's process group is still there after cleanup"
     assert not os.path.exists(tmp), f"the worker's temporary folder stays: {tmp}"
     assert _ids(slicer.mrmlScene) == ids
 
@@ -461,9 +454,9 @@ def cleanup_and_quit_stop_the_worker(h, case):
     scripted = logic.run(request, timeout=600)
     assert scripted.status == "succeeded", scripted.message
     pgid, tmp = logic._worker.pid, logic._worker.tmpdir
-    assert not _group_gone(pgid) and os.path.isdir(tmp)
+    assert not group_gone(pgid) and os.path.isdir(tmp)
     h.app._emit("aboutToQuit")
-    assert _group_gone(pgid), "the worker's process group is still there after aboutToQuit"
+    assert group_gone(pgid), "the worker's process group is still there after aboutToQuit"
     assert not os.path.exists(tmp), f"the worker's temporary folder stays: {tmp}"
     assert logic._worker is None
 

@@ -4,13 +4,13 @@ running, Cancel kills its whole process tree at once and the next request starts
 stop() ends it."""
 
 import os
-import signal
 import sys
 
 import pytest
 import SimpleITK as sitk
 
 from testsupport.bundles import bundles_and_case
+from testsupport.machine import group_gone
 
 from CrossModalitySynthLib.phantom import write_cases
 from CrossModalitySynthLib.slicer_support.process import CANCELLED, FAILED, SUCCEEDED, child_environment
@@ -27,14 +27,6 @@ def setup(tmp_path_factory):
 def _args(root, case, out, **extra):
     return {"model": str(root / "m"), "out": str(out), "device": "cpu", "no_overlays": True,
             "inputs": [os.path.join(case, "t1_in.nii.gz"), os.path.join(case, "t1_opp.nii.gz")], **extra}
-
-
-def _group_gone(pgid):
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return True
-    return False
 
 
 def test_one_worker_serves_several_requests_and_keeps_the_model(setup, tmp_path):
@@ -76,7 +68,7 @@ def test_cancel_kills_the_worker_tree_and_the_next_request_starts_a_new_one(setu
         req.cancel()
         req.poll()
         assert req.outcome.status == CANCELLED
-        assert not worker.alive and _group_gone(pgid)
+        assert not worker.alive and group_gone(pgid)
         assert not (tmp_path / "x").exists()
         again = worker.submit("run", _args(root, big, tmp_path / "y"))
         assert worker.starts == 2 and worker.pid != pgid
@@ -90,5 +82,5 @@ def test_stop_ends_an_idle_worker():
     worker._start()
     pid = worker.pid
     worker.stop()
-    assert _group_gone(pid)
+    assert group_gone(pid)
     worker.stop()  # twice is harmless

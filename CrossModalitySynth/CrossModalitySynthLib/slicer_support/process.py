@@ -65,46 +65,6 @@ def python_executable(which: Callable[[str], Optional[str]] = shutil.which) -> s
     return found if found else sys.executable
 
 
-def run_command(
-    python: str,
-    model: str,
-    inputs: Sequence[str],
-    out_dir: str,
-    liver_model: Optional[str] = None,
-    device: str = "auto",
-    precision: str = "auto",
-    batch_size: Optional[int] = None,
-    threads: Optional[int] = None,
-    registry: Optional[str] = None,
-    force: bool = False,
-) -> List[str]:
-    """The ``cmsynth run`` command line (a list, never a shell string).
-
-    :param python: interpreter to run it with (:func:`python_executable`).
-    :param model: synthesis model id or bundle folder.
-    :param inputs: input volume files, in the model's input order.
-    :param out_dir: output folder (must not exist yet, or be empty).
-    :param liver_model: liver segmentation model id or bundle folder, or None.
-    :param device: ``auto``, ``cpu`` or ``cuda``; :param precision: ``auto`` (bf16 only where the
-        bundle records a passing bf16 gate for the device), ``fp32`` or ``bf16``.
-    """
-    if not inputs:
-        raise ValueError("run_command needs at least one input file")
-    argv = [python, "-m", "CrossModalitySynthLib.cli.main", "run", "--model", str(model)]
-    if liver_model:
-        argv += ["--liver-model", str(liver_model)]
-    argv += ["--out", str(out_dir), "--progress", "json", "--no-overlays", "--device", device, "--precision", precision]
-    if batch_size is not None:
-        argv += ["--batch-size", str(int(batch_size))]
-    if threads is not None:
-        argv += ["--threads", str(int(threads))]
-    if registry:
-        argv += ["--registry", str(registry)]
-    if force:
-        argv.append("--force")
-    return argv + [str(p) for p in inputs]
-
-
 def run_args(
     model: str,
     inputs: Sequence[str],
@@ -117,8 +77,15 @@ def run_args(
     registry: Optional[str] = None,
     force: bool = False,
 ) -> dict:
-    """The ``args`` of a ``cmsynth worker`` ``run`` request with the options of :func:`run_command`
-    (the worker adds ``--progress json`` itself)."""
+    """The ``args`` of a ``cmsynth worker`` ``run`` request (the worker adds ``--progress json``).
+
+    :param model: synthesis model id or bundle folder.
+    :param inputs: input volume files, in the model's input order.
+    :param out_dir: output folder (must not exist yet, or be empty).
+    :param liver_model: liver segmentation model id or bundle folder, or None.
+    :param device: ``auto``, ``cpu`` or ``cuda``; :param precision: ``auto`` (bf16 only where the
+        bundle records a passing bf16 gate for the device), ``fp32`` or ``bf16``.
+    """
     if not inputs:
         raise ValueError("run_args needs at least one input file")
     args = {"model": str(model), "liver_model": str(liver_model) if liver_model else None, "out": str(out_dir),
@@ -127,6 +94,18 @@ def run_args(
             "threads": None if threads is None else int(threads), "registry": str(registry) if registry else None,
             "force": bool(force), "inputs": [str(p) for p in inputs]}
     return {k: v for k, v in args.items() if v is not None}
+
+
+def run_command(python: str, model: str, inputs: Sequence[str], out_dir: str, **options) -> List[str]:
+    """The ``cmsynth run`` command line (a list, never a shell string) of the request
+    :func:`run_args` builds with the same arguments: what the worker runs, as one process.
+
+    :param python: interpreter to run it with (:func:`python_executable`).
+    """
+    from ..cli.worker_cmd import request_argv
+
+    return [python, "-m", "CrossModalitySynthLib.cli.main"] + request_argv(
+        {"command": "run", "args": run_args(model, inputs, out_dir, **options)})
 
 
 def child_environment(base: Optional[Dict[str, str]] = None, lib_root: Optional[str] = None) -> Dict[str, str]:
@@ -138,6 +117,51 @@ def child_environment(base: Optional[Dict[str, str]] = None, lib_root: Optional[
     env["PYTHONUNBUFFERED"] = "1"
     env["PYTHONIOENCODING"] = "utf-8"
     return env
+
+
+# --------------------------------------------------------------------------- process groups
+
+
+def popen_in_own_group(argv: Sequence[str], env: Optional[Dict[str, str]], cwd: Optional[str],
+                       stdin=subprocess.DEVNULL) -> subprocess.Popen:
+    """Start ``argv`` with text pipes for stdout and stderr in its own process group (a new
+    session on POSIX, so pgid == pid; a new process group on Windows), so that its whole tree can
+    be ended and nothing else."""
+    kwargs = dict(stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=cwd, text=True,
+                  encoding="utf-8", errors="replace", bufsize=1)
+    if _IS_WINDOWS:
+        kwargs["creationflags"] = subprocess.CREATE_NEW_PROCESS_GROUP | getattr(subprocess, "CREATE_NO_WINDOW", 0)
+    else:
+        kwargs["start_new_session"] = True
+    return subprocess.Popen([str(a) for a in argv], **kwargs)
+
+
+def signal_group(proc: subprocess.Popen, kill: bool = True) -> None:
+    """SIGKILL (or SIGTERM) the process group of ``proc``; on Windows ``taskkill /T /F`` at once."""
+    if _IS_WINDOWS:
+        subprocess.run(["taskkill", "/F", "/T", "/PID", str(proc.pid)], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, check=False)
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGKILL if kill else signal.SIGTERM)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def wait_for_outcome(followed, timeout: Optional[float], interval: float,
+                     on_progress: Optional[Callable[["ProgressEvent"], None]], what: str):
+    """Call ``followed.poll()`` until ``followed.outcome`` is set (scripts and tests; the GUI
+    polls from a timer); TimeoutError after ``timeout`` seconds."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        for event in followed.poll():
+            if on_progress is not None:
+                on_progress(event)
+        if followed.outcome is not None:
+            return followed.outcome
+        if deadline is not None and time.monotonic() > deadline:
+            raise TimeoutError(f"{what} did not finish within {timeout} s")
+        time.sleep(interval)
 
 
 # --------------------------------------------------------------------------- events
@@ -256,13 +280,7 @@ class CmsynthProcess:
     def start(self) -> "CmsynthProcess":
         if self._proc is not None:
             raise RuntimeError("the process was already started")
-        kwargs = dict(stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self.env,
-                      cwd=self.cwd, text=True, encoding="utf-8", errors="replace", bufsize=1)
-        if _IS_WINDOWS:
-            kwargs["creationflags"] = subprocess.CREATE_NEW_PROCESS_GROUP | getattr(subprocess, "CREATE_NO_WINDOW", 0)
-        else:
-            kwargs["start_new_session"] = True  # own session and process group: pgid == pid
-        self._proc = subprocess.Popen(self.argv, **kwargs)
+        self._proc = popen_in_own_group(self.argv, self.env, self.cwd)
         for target, stream in ((self._read_stdout, self._proc.stdout), (self._read_stderr, self._proc.stderr)):
             t = threading.Thread(target=target, args=(stream,), daemon=True, name=f"cmsynth-{self._proc.pid}-reader")
             t.start()
@@ -343,16 +361,7 @@ class CmsynthProcess:
     def wait(self, timeout: Optional[float] = None, interval: float = 0.05,
              on_progress: Optional[Callable[[ProgressEvent], None]] = None) -> ProcessOutcome:
         """Poll until the process has ended (for scripts and tests; the GUI uses a timer)."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            for event in self.poll():
-                if on_progress is not None:
-                    on_progress(event)
-            if self.outcome is not None:
-                return self.outcome
-            if deadline is not None and time.monotonic() > deadline:
-                raise TimeoutError(f"cmsynth did not finish within {timeout} s")
-            time.sleep(interval)
+        return wait_for_outcome(self, timeout, interval, on_progress, "cmsynth")
 
     # ---- cancel ----------------------------------------------------------------------------
     def cancel(self) -> None:
@@ -379,14 +388,6 @@ class CmsynthProcess:
         proc = self._proc
         if proc is None:
             return
-        if _IS_WINDOWS:
-            subprocess.run(["taskkill", "/F", "/T", "/PID", str(proc.pid)], stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL, check=False)
-            self._tree_killed = True
-            return
-        try:
-            os.killpg(proc.pid, signal.SIGKILL if kill else signal.SIGTERM)
-        except (ProcessLookupError, PermissionError):
-            pass
-        if kill:
+        signal_group(proc, kill=kill or _IS_WINDOWS)
+        if kill or _IS_WINDOWS:
             self._tree_killed = True

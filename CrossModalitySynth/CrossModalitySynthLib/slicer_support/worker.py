@@ -25,11 +25,10 @@ import shutil
 import subprocess
 import tempfile
 import threading
-import time
 from typing import Callable, Deque, Dict, List, Optional
 
-from .process import (CANCELLED, FAILED, SUCCEEDED, ProcessOutcome, ProgressEvent, _IS_WINDOWS, _STDERR_TAIL,
-                      error_message, python_executable)
+from .process import (CANCELLED, FAILED, SUCCEEDED, ProcessOutcome, ProgressEvent, _STDERR_TAIL, error_message,
+                      popen_in_own_group, python_executable, signal_group, wait_for_outcome)
 
 _ids = itertools.count(1)
 
@@ -87,16 +86,7 @@ class WorkerRequest:
 
     def wait(self, timeout: Optional[float] = None, interval: float = 0.05,
              on_progress: Optional[Callable[[ProgressEvent], None]] = None) -> ProcessOutcome:
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            for event in self.poll():
-                if on_progress is not None:
-                    on_progress(event)
-            if self.outcome is not None:
-                return self.outcome
-            if deadline is not None and time.monotonic() > deadline:
-                raise TimeoutError(f"the worker did not answer request {self.id} within {timeout} s")
-            time.sleep(interval)
+        return wait_for_outcome(self, timeout, interval, on_progress, f"worker request {self.id}")
 
     def cancel(self) -> None:
         """Stop at once: the worker's process tree is killed; the next request starts a new one."""
@@ -158,15 +148,9 @@ class CmsynthWorker:
         env = dict(os.environ if self.env is None else self.env)
         for name in ("TMPDIR", "TEMP", "TMP"):
             env[name] = self.tmpdir
-        kwargs = dict(stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
-                      cwd=self.cwd or self.tmpdir, text=True, encoding="utf-8", errors="replace", bufsize=1)
-        if _IS_WINDOWS:
-            kwargs["creationflags"] = subprocess.CREATE_NEW_PROCESS_GROUP | getattr(subprocess, "CREATE_NO_WINDOW", 0)
-        else:
-            kwargs["start_new_session"] = True
         self.stderr_tail.clear()
         try:
-            self._proc = subprocess.Popen(argv, **kwargs)
+            self._proc = popen_in_own_group(argv, env, self.cwd or self.tmpdir, stdin=subprocess.PIPE)
         except BaseException:
             self._remove_tmpdir()
             raise
@@ -234,16 +218,7 @@ class CmsynthWorker:
         if proc is None:
             self._remove_tmpdir()
             return
-        if _IS_WINDOWS:
-            subprocess.run(["taskkill", "/F", "/T", "/PID", str(proc.pid)], stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL, check=False)
-        else:
-            import signal
-
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
+        signal_group(proc, kill=True)
         try:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:  # pragma: no cover - SIGKILL does not wait
