@@ -47,6 +47,8 @@ def request_argv(req) -> list:
     args = req.get("args") or {}
     if not isinstance(args, dict):
         raise ValueError("'args' must be an object of option names and values")
+    if "progress" in args:
+        raise ValueError("'progress' is set by the worker (json)")
     argv = [command]
     inputs = args.get("inputs") or []
     if not isinstance(inputs, list):
@@ -61,8 +63,6 @@ def request_argv(req) -> list:
             argv += [flag] + [str(v) for v in value]
         else:
             argv += [flag, str(value)]
-    if "progress" in args:
-        raise ValueError("'progress' is set by the worker (json)")
     return argv + ["--progress", "json", "--"] + [str(p) for p in inputs]
 
 

@@ -148,6 +148,16 @@ def signal_group(proc: subprocess.Popen, kill: bool = True) -> None:
         pass
 
 
+def keep_tail(stream, tail) -> None:
+    """Reader thread: append each line of ``stream`` (without its newline) to the deque ``tail``,
+    then close the stream."""
+    try:
+        for line in iter(stream.readline, ""):
+            tail.append(line.rstrip("\n"))
+    finally:
+        stream.close()
+
+
 def wait_for_outcome(followed, timeout: Optional[float], interval: float,
                      on_progress: Optional[Callable[["ProgressEvent"], None]], what: str):
     """Call ``followed.poll()`` until ``followed.outcome`` is set (scripts and tests; the GUI
@@ -309,11 +319,7 @@ class CmsynthProcess:
             stream.close()
 
     def _read_stderr(self, stream) -> None:
-        try:
-            for line in iter(stream.readline, ""):
-                self._stderr.append(line.rstrip("\n"))
-        finally:
-            stream.close()
+        keep_tail(stream, self._stderr)
 
     # ---- polling (GUI thread) --------------------------------------------------------------
     def poll(self) -> List[ProgressEvent]:

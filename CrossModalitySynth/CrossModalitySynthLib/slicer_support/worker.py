@@ -28,7 +28,7 @@ import threading
 from typing import Callable, Deque, Dict, List, Optional
 
 from .process import (CANCELLED, FAILED, SUCCEEDED, ProcessOutcome, ProgressEvent, _STDERR_TAIL, error_message,
-                      popen_in_own_group, python_executable, signal_group, wait_for_outcome)
+                      keep_tail, popen_in_own_group, python_executable, signal_group, wait_for_outcome)
 
 _ids = itertools.count(1)
 
@@ -200,11 +200,7 @@ class CmsynthWorker:
             stream.close()
 
     def _read_stderr(self, stream) -> None:
-        try:
-            for line in iter(stream.readline, ""):
-                self.stderr_tail.append(line.rstrip("\n"))
-        finally:
-            stream.close()
+        keep_tail(stream, self.stderr_tail)
 
     # ---- ending ----------------------------------------------------------------------------
     def _remove_tmpdir(self) -> None:
