@@ -185,7 +185,7 @@ def test_cancel_kills_the_process_tree_and_leaves_the_scene_unchanged(mrml_scene
 
     job = SynthesisJob(SynthesisRequest(synth, {"t1_in": t1in, "t1_opp": t1opp}, output_volume=vol,
                                         output_segmentation=seg, device="cpu", batch_size=1),
-                       mrml_scene, workdir=str(tmp_path), grace_s=1.0).start()
+                       mrml_scene, workdir=str(tmp_path)).start()
     pid = job.process.pid
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:  # wait until the network is running on slices

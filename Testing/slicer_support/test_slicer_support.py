@@ -10,9 +10,9 @@ import json
 import os
 import signal
 import stat
+import subprocess
 import sys
 import textwrap
-import time
 import types
 import xml.etree.ElementTree as ET
 import zipfile
@@ -21,7 +21,6 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from testsupport.images import live_group_members
 from CrossModalitySynthLib.errors import InputError
 from CrossModalitySynthLib.slicer_support import process as P
 from testsupport.paths import TESTING_DIR
@@ -40,35 +39,17 @@ def _script(tmp_path, name, body):
     return [sys.executable, str(path)]
 
 
-def _state_of(pid):
-    """'alive', 'zombie' or 'gone' (from /proc)."""
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("State:"):
-                    return "zombie" if "Z" in line.split()[1] else "alive"
-    except FileNotFoundError:
-        return "gone"
-    return "alive"
+def _exit_and_message(argv):
+    """Run ``argv`` as a real child: its exit code and the one line the bridge shows for it."""
+    done = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, timeout=30)
+    return done.returncode, P.error_message(done.stderr.splitlines(), done.returncode)
 
 
-def test_progress_lines_and_the_final_result_are_read(tmp_path):
-    argv = _script(tmp_path, "ok.py", """
-        import json, sys
-        print("some log line that is not JSON", flush=True)
-        for i in range(1, 4):
-            print(json.dumps({"stage": "synthesize", "done": i, "total": 3, "fraction": i / 3, "elapsed_s": 0.1}), flush=True)
-        print(json.dumps({"stage": "done", "output": "OUT", "summary": {"case_id": "c"}}), flush=True)
-        print("a warning on stderr", file=sys.stderr)
-    """)
-    proc = P.CmsynthProcess(argv).start()
-    seen = []
-    outcome = proc.wait(timeout=30, on_progress=seen.append)
-    assert outcome.status == P.SUCCEEDED and outcome.returncode == 0
-    assert outcome.result == {"stage": "done", "output": "OUT", "summary": {"case_id": "c"}}
+def test_progress_events_of_the_json_lines():
+    seen = [P.ProgressEvent.from_dict({"stage": "synthesize", "done": i, "total": 3, "fraction": i / 3, "elapsed_s": 0.1})
+            for i in (1, 2, 3)]
     assert [(e.stage, e.done, e.total) for e in seen] == [("synthesize", i, 3) for i in (1, 2, 3)]
     assert seen[-1].text == "synthesize 3 / 3" and seen[-1].fraction == 1.0
-    assert "a warning on stderr" in outcome.stderr_tail
 
 
 def test_the_engine_one_line_error_is_the_message(tmp_path):
@@ -78,82 +59,48 @@ def test_the_engine_one_line_error_is_the_message(tmp_path):
         print("cmsynth run: error: T1 in-phase: The volume looks like a CT; check the direction.", file=sys.stderr)
         sys.exit(1)
     """)
-    outcome = P.CmsynthProcess(argv).start().wait(timeout=30)
-    assert outcome.status == P.FAILED and outcome.returncode == 1
-    assert outcome.message == "T1 in-phase: The volume looks like a CT; check the direction."
+    code, message = _exit_and_message(argv)
+    assert code == 1
+    assert message == "T1 in-phase: The volume looks like a CT; check the direction."
 
 
 def test_a_crash_and_a_kill_by_signal_are_explained(tmp_path):
     crash = _script(tmp_path, "crash.py", "raise RuntimeError('CUDA out of memory')\n")
-    outcome = P.CmsynthProcess(crash).start().wait(timeout=30)
-    assert outcome.status == P.FAILED
-    assert outcome.message == "The synthesis process stopped with exit code 1: RuntimeError: CUDA out of memory"
+    code, message = _exit_and_message(crash)
+    assert code == 1
+    assert message == "The synthesis process stopped with exit code 1: RuntimeError: CUDA out of memory"
     killed = _script(tmp_path, "killed.py", "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n")
-    outcome = P.CmsynthProcess(killed).start().wait(timeout=30)
-    assert outcome.status == P.FAILED and outcome.returncode == -signal.SIGKILL
-    assert "killed by SIGKILL" in outcome.message and "memory" in outcome.message
-    silent = _script(tmp_path, "silent.py", "pass\n")
-    outcome = P.CmsynthProcess(silent).start().wait(timeout=30)
-    assert outcome.status == P.FAILED and "without reporting a result" in outcome.message
+    code, message = _exit_and_message(killed)
+    assert code == -signal.SIGKILL
+    assert "killed by SIGKILL" in message and "memory" in message
 
 
-def test_cancel_ends_the_whole_process_tree(tmp_path):
-    """A child that starts a grandchild and ignores SIGTERM: SIGTERM, then SIGKILL to the group."""
-    argv = _script(tmp_path, "tree.py", """
-        import json, signal, subprocess, sys, time
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        grandchild = subprocess.Popen([sys.executable, "-c",
-            "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(600)"])
-        print(json.dumps({"stage": "synthesize", "done": grandchild.pid, "total": 10 ** 9}), flush=True)
-        time.sleep(600)
-    """)
-    proc = P.CmsynthProcess(argv, grace_s=0.5).start()
-    deadline = time.monotonic() + 30
-    while proc.last_progress is None and time.monotonic() < deadline:
-        proc.poll()
-        time.sleep(0.02)
-    grandchild = proc.last_progress.done
-    assert _state_of(grandchild) == "alive" and _state_of(proc.pid) == "alive"
-    t0 = time.monotonic()
-    proc.cancel()
-    outcome = proc.wait(timeout=30)
-    assert outcome.status == P.CANCELLED
-    assert outcome.returncode == -signal.SIGKILL  # SIGTERM was ignored: the escalation killed it
-    assert 0.4 < time.monotonic() - t0 < 10
-    deadline = time.monotonic() + 5
-    while _state_of(grandchild) == "alive" and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert _state_of(grandchild) in ("gone", "zombie")
-    assert live_group_members(proc.pid) == []
-
-
-def test_cancel_on_windows_uses_taskkill_at_once(monkeypatch):
-    """On Windows CTRL_BREAK cannot reach a CREATE_NO_WINDOW child of a GUI process: Cancel runs
-    ``taskkill /T /F`` as its first step. Windows cannot run here: the Windows branch is taken on a
-    real child, with the taskkill call recorded (and the child then ended with a real kill)."""
-    import subprocess
-
-    from CrossModalitySynthLib.slicer_support import process as P
-
-    proc = P.CmsynthProcess([sys.executable, "-c", "import time; time.sleep(600)"], grace_s=3.0).start()
+def test_kill_on_windows_uses_taskkill(monkeypatch):
+    """On Windows CTRL_BREAK cannot reach a CREATE_NO_WINDOW child of a GUI process: the tree is
+    ended with ``taskkill /T /F``. Windows cannot run here: the Windows branch is taken on a real
+    child, with the taskkill call recorded (and the child then ended with a real kill)."""
+    proc = P.popen_in_own_group([sys.executable, "-c", "import time; time.sleep(600)"], None, None)
     calls = []
     real_run = subprocess.run
     monkeypatch.setattr(P, "_IS_WINDOWS", True)
     monkeypatch.setattr(P.subprocess, "run", lambda argv, **kw: calls.append(list(argv)))
     try:
-        proc.cancel()
+        P.kill_group(proc)
     finally:
         monkeypatch.setattr(P.subprocess, "run", real_run)
         monkeypatch.setattr(P, "_IS_WINDOWS", False)
         os.killpg(proc.pid, 9)
+        proc.communicate(timeout=30)
     assert calls == [["taskkill", "/F", "/T", "/PID", str(proc.pid)]]
-    assert proc.wait(timeout=30).status == P.CANCELLED
 
 
 def test_command_line_environment_and_interpreter(tmp_path, monkeypatch):
-    argv = P.run_command("/opt/Slicer/bin/PythonSlicer", "/models/demo", ["/tmp/a.nrrd", "/tmp/b.nrrd"], "/tmp/out",
-                         liver_model="liver-id", device="cuda", precision="bf16", batch_size=4)
-    assert argv[:4] == ["/opt/Slicer/bin/PythonSlicer", "-m", "CrossModalitySynthLib.cli.main", "run"]
+    from CrossModalitySynthLib.cli.worker_cmd import request_argv
+
+    argv = request_argv({"command": "run", "args": P.run_args(
+        "/models/demo", ["/tmp/a.nrrd", "/tmp/b.nrrd"], "/tmp/out", liver_model="liver-id", device="cuda",
+        precision="bf16", batch_size=4)})
+    assert argv[0] == "run"
     assert argv[-2:] == ["/tmp/a.nrrd", "/tmp/b.nrrd"]
     joined = " ".join(argv)
     for piece in ("--model /models/demo", "--liver-model liver-id", "--out /tmp/out", "--progress json",
@@ -162,7 +109,7 @@ def test_command_line_environment_and_interpreter(tmp_path, monkeypatch):
     # the command is what `cmsynth run` accepts
     from CrossModalitySynthLib.cli.main import build_parser
 
-    args = build_parser().parse_args(argv[3:])
+    args = build_parser().parse_args(argv)
     assert (args.model, args.liver_model, args.inputs, args.batch_size) == ("/models/demo", "liver-id",
                                                                             ["/tmp/a.nrrd", "/tmp/b.nrrd"], 4)
     env = P.child_environment({"PYTHONPATH": "/x" + os.pathsep + "/y"})

@@ -1,5 +1,5 @@
 """Issue 16 item 2: the Slicer module's request to the session's ``cmsynth worker`` is the command a
-``cmsynth run`` child got before, and the worker's temporary folder lives and goes with its process.
+user runs as ``cmsynth run``, and the worker's temporary folder lives and goes with its process.
 
 The panel itself (two Applies on one worker, Cancel, cleanup, quit) is driven in the headless Slicer:
 ``Testing/slicer_headless/scenarios.py`` (two_applies_share_one_worker,
@@ -23,17 +23,16 @@ from CrossModalitySynthLib.slicer_support.worker import CmsynthWorker
          registry="/reg", force=True),
 ])
 def test_worker_request_parses_as_the_run_command_line(options):
-    """The worker parses the request with ``cmsynth run``'s own parser: every option the per-process
-    bridge passed (run_command) reaches the command with the same value."""
+    """The worker parses the request with ``cmsynth run``'s own parser: every option the module
+    passes (run_args) reaches the command with the same value."""
     inputs = ["/tmp/a.nrrd", "/tmp/b.nrrd"]
-    argv = P.run_command(sys.executable, "/models/demo", inputs, "/tmp/out", **options)
-    from_child = build_parser().parse_args(argv[3:])
-    from_worker = build_parser().parse_args(request_argv({"id": "r1", "command": "run",
+    worker = vars(build_parser().parse_args(request_argv({"id": "r1", "command": "run",
                                                           "args": P.run_args("/models/demo", inputs, "/tmp/out",
-                                                                             **options)}))
-    child, worker = vars(from_child), vars(from_worker)
-    assert set(child) == set(worker)
-    different = {k: (child[k], worker[k]) for k in child if k != "func" and child[k] != worker[k]}
+                                                                             **options)})))
+    expected = dict(vars(build_parser().parse_args(["run", "--model", "/models/demo", "--out", "/tmp/out"] + inputs)),
+                    no_overlays=True, progress="json", **options)
+    assert set(expected) == set(worker)
+    different = {k: (expected[k], worker[k]) for k in expected if k != "func" and expected[k] != worker[k]}
     assert different == {}
     assert worker["no_overlays"] is True and worker["progress"] == "json" and worker["inputs"] == inputs
 

@@ -8,8 +8,9 @@ the ``slicer`` module (or a scene) as an argument or import it when called.
 
 One responsibility per module:
 
-- :mod:`.process`: run the ``cmsynth`` command in its own process group, read its JSON progress
-  lines in a background thread, cancel the whole process tree, report the one-line error;
+- :mod:`.process`: the ``cmsynth`` command line and environment, process groups (Cancel ends the
+  whole tree), progress events and the one-line error;
+- :mod:`.worker`: the session's long-lived ``cmsynth worker`` child and its requests;
 - :mod:`.scene`: export input nodes to files, import results into nodes on the input's exact
   grid, snapshot and roll back the scene;
 - :mod:`.synthesis`: one synthesis run (export -> process -> import), polled by a GUI timer; this

@@ -1,41 +1,30 @@
-"""The process bridge: run ``cmsynth`` in a separate process and follow it without blocking.
+"""The process bridge: what the Slicer module's ``cmsynth worker`` child is started with, and what
+it reports back.
 
-The Slicer module runs exactly the command a user runs headless (as a request to the session's
-``cmsynth worker``, :mod:`.worker`, with the same options: :func:`run_args`)::
+The Slicer module runs exactly the command a user runs headless, as a request to the session's
+``cmsynth worker`` (:mod:`.worker`) with the options of :func:`run_args`::
 
     PythonSlicer -m CrossModalitySynthLib.cli.main run --model ID [--liver-model ID]
         --out DIR --progress json [--device ...] [--precision ...] INPUT...
 
-:class:`CmsynthProcess` starts it with :class:`subprocess.Popen` in a new session (POSIX; a new
-process group on Windows), so that Cancel can end the whole process tree and nothing else. A
-background thread reads the JSON lines of stdout into a queue; a second thread keeps the tail of
-stderr. The GUI never blocks: a ``qt.QTimer`` calls :meth:`CmsynthProcess.poll`, which returns the
-progress events received since the last call and, once the process has ended, sets
-:attr:`CmsynthProcess.outcome` (succeeded with the final ``{"stage": "done", ...}`` object, failed
-with the engine's one-line message, or cancelled).
-
-Cancel sends SIGTERM to the process group (``cmsynth`` then stops at the next batch, writing
-nothing) and SIGKILL to the group ``grace_s`` seconds later if anything is still alive; after the
-main process has ended, the group is killed once more so no grandchild survives. On Windows the
-tree is ended with ``taskkill /T /F`` at once: ``CTRL_BREAK_EVENT`` cannot reach a
-``CREATE_NO_WINDOW`` child of a GUI process such as Slicer (Windows is not run on the test machines).
+The child runs in its own process group (:func:`popen_in_own_group`: a new session on POSIX, a new
+process group on Windows), so that Cancel can end the whole process tree and nothing else
+(:func:`kill_group`). On Windows the tree is ended with ``taskkill /T /F``: ``CTRL_BREAK_EVENT``
+cannot reach a ``CREATE_NO_WINDOW`` child of a GUI process such as Slicer (Windows is not run on
+the test machines). Progress comes back as :class:`ProgressEvent`, the end as a
+:class:`ProcessOutcome` with the one line for the user (:func:`error_message`).
 
 Nothing here imports Qt or Slicer.
 """
 
-import collections
-import json
 import os
-import queue
 import re
 import shutil
 import signal
 import subprocess
 import sys
-import threading
-import time
 from dataclasses import dataclass, field
-from typing import Callable, Deque, Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 RUNNING = "running"
 SUCCEEDED = "succeeded"
@@ -96,18 +85,6 @@ def run_args(
     return {k: v for k, v in args.items() if v is not None}
 
 
-def run_command(python: str, model: str, inputs: Sequence[str], out_dir: str, **options) -> List[str]:
-    """The ``cmsynth run`` command line (a list, never a shell string) of the request
-    :func:`run_args` builds with the same arguments: what the worker runs, as one process.
-
-    :param python: interpreter to run it with (:func:`python_executable`).
-    """
-    from ..cli.worker_cmd import request_argv
-
-    return [python, "-m", "CrossModalitySynthLib.cli.main"] + request_argv(
-        {"command": "run", "args": run_args(model, inputs, out_dir, **options)})
-
-
 def child_environment(base: Optional[Dict[str, str]] = None, lib_root: Optional[str] = None) -> Dict[str, str]:
     """The environment of the child: ``lib_root`` first on PYTHONPATH, unbuffered UTF-8 output."""
     env = dict(os.environ if base is None else base)
@@ -122,13 +99,12 @@ def child_environment(base: Optional[Dict[str, str]] = None, lib_root: Optional[
 # --------------------------------------------------------------------------- process groups
 
 
-def popen_in_own_group(argv: Sequence[str], env: Optional[Dict[str, str]], cwd: Optional[str],
-                       stdin=subprocess.DEVNULL) -> subprocess.Popen:
-    """Start ``argv`` with text pipes for stdout and stderr in its own process group (a new
+def popen_in_own_group(argv: Sequence[str], env: Optional[Dict[str, str]], cwd: Optional[str]) -> subprocess.Popen:
+    """Start ``argv`` with text pipes for stdin, stdout and stderr in its own process group (a new
     session on POSIX, so pgid == pid; a new process group on Windows), so that its whole tree can
     be ended and nothing else."""
-    kwargs = dict(stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=cwd, text=True,
-                  encoding="utf-8", errors="replace", bufsize=1)
+    kwargs = dict(stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=cwd,
+                  text=True, encoding="utf-8", errors="replace", bufsize=1)
     if _IS_WINDOWS:
         kwargs["creationflags"] = subprocess.CREATE_NEW_PROCESS_GROUP | getattr(subprocess, "CREATE_NO_WINDOW", 0)
     else:
@@ -136,42 +112,16 @@ def popen_in_own_group(argv: Sequence[str], env: Optional[Dict[str, str]], cwd: 
     return subprocess.Popen([str(a) for a in argv], **kwargs)
 
 
-def signal_group(proc: subprocess.Popen, kill: bool = True) -> None:
-    """SIGKILL (or SIGTERM) the process group of ``proc``; on Windows ``taskkill /T /F`` at once."""
+def kill_group(proc: subprocess.Popen) -> None:
+    """SIGKILL the process group of ``proc``; on Windows ``taskkill /T /F``."""
     if _IS_WINDOWS:
         subprocess.run(["taskkill", "/F", "/T", "/PID", str(proc.pid)], stdout=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL, check=False)
         return
     try:
-        os.killpg(proc.pid, signal.SIGKILL if kill else signal.SIGTERM)
+        os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
-
-
-def keep_tail(stream, tail) -> None:
-    """Reader thread: append each line of ``stream`` (without its newline) to the deque ``tail``,
-    then close the stream."""
-    try:
-        for line in iter(stream.readline, ""):
-            tail.append(line.rstrip("\n"))
-    finally:
-        stream.close()
-
-
-def wait_for_outcome(followed, timeout: Optional[float], interval: float,
-                     on_progress: Optional[Callable[["ProgressEvent"], None]], what: str):
-    """Call ``followed.poll()`` until ``followed.outcome`` is set (scripts and tests; the GUI
-    polls from a timer); TimeoutError after ``timeout`` seconds."""
-    deadline = None if timeout is None else time.monotonic() + timeout
-    while True:
-        for event in followed.poll():
-            if on_progress is not None:
-                on_progress(event)
-        if followed.outcome is not None:
-            return followed.outcome
-        if deadline is not None and time.monotonic() > deadline:
-            raise TimeoutError(f"{what} did not finish within {timeout} s")
-        time.sleep(interval)
 
 
 # --------------------------------------------------------------------------- events
@@ -237,163 +187,3 @@ def error_message(stderr_lines: Sequence[str], returncode: Optional[int]) -> str
     if lines:
         return f"The synthesis process stopped with exit code {returncode}: {lines[-1].strip()}"
     return f"The synthesis process stopped with exit code {returncode} and no message."
-
-
-# --------------------------------------------------------------------------- the process
-
-
-class CmsynthProcess:
-    """A ``cmsynth`` child process followed through its JSON progress lines.
-
-    :param argv: the command (see :func:`run_command`).
-    :param env: environment (see :func:`child_environment`); default: this process's.
-    :param cwd: working directory of the child.
-    :param grace_s: seconds between SIGTERM and SIGKILL on cancel.
-    """
-
-    def __init__(self, argv: Sequence[str], env: Optional[Dict[str, str]] = None, cwd: Optional[str] = None,
-                 grace_s: float = 3.0):
-        self.argv = [str(a) for a in argv]
-        self.env = env
-        self.cwd = cwd
-        self.grace_s = float(grace_s)
-        self.outcome: Optional[ProcessOutcome] = None
-        self.last_progress: Optional[ProgressEvent] = None
-        self._proc: Optional[subprocess.Popen] = None
-        self._events: "queue.Queue" = queue.Queue()
-        self._result: Optional[dict] = None
-        self._stdout_other: Deque[str] = collections.deque(maxlen=_STDERR_TAIL)
-        self._stderr: Deque[str] = collections.deque(maxlen=_STDERR_TAIL)
-        self._threads: List[threading.Thread] = []
-        self._cancel_requested = False
-        self._kill_at: Optional[float] = None
-        self._tree_killed = False
-
-    # ---- state -----------------------------------------------------------------------------
-    @property
-    def pid(self) -> Optional[int]:
-        return None if self._proc is None else self._proc.pid
-
-    @property
-    def started(self) -> bool:
-        return self._proc is not None
-
-    @property
-    def running(self) -> bool:
-        return self._proc is not None and self.outcome is None
-
-    @property
-    def cancel_requested(self) -> bool:
-        return self._cancel_requested
-
-    # ---- start -----------------------------------------------------------------------------
-    def start(self) -> "CmsynthProcess":
-        if self._proc is not None:
-            raise RuntimeError("the process was already started")
-        self._proc = popen_in_own_group(self.argv, self.env, self.cwd)
-        for target, stream in ((self._read_stdout, self._proc.stdout), (self._read_stderr, self._proc.stderr)):
-            t = threading.Thread(target=target, args=(stream,), daemon=True, name=f"cmsynth-{self._proc.pid}-reader")
-            t.start()
-            self._threads.append(t)
-        return self
-
-    # ---- reader threads (no GUI or MRML access here) ---------------------------------------
-    def _read_stdout(self, stream) -> None:
-        try:
-            for line in iter(stream.readline, ""):
-                text = line.strip()
-                if not text:
-                    continue
-                try:
-                    obj = json.loads(text)
-                except ValueError:
-                    self._stdout_other.append(text)
-                    continue
-                if not isinstance(obj, dict) or "stage" not in obj:
-                    self._stdout_other.append(text)
-                elif obj.get("stage") == "done":
-                    self._result = obj
-                else:
-                    self._events.put(ProgressEvent.from_dict(obj))
-        finally:
-            stream.close()
-
-    def _read_stderr(self, stream) -> None:
-        keep_tail(stream, self._stderr)
-
-    # ---- polling (GUI thread) --------------------------------------------------------------
-    def poll(self) -> List[ProgressEvent]:
-        """Progress events received since the last call; sets :attr:`outcome` once finished."""
-        events = self._drain([])
-        if self._proc is None or self.outcome is not None:
-            return events
-        if self._kill_at is not None and time.monotonic() >= self._kill_at and self._proc.poll() is None:
-            self._signal_tree(kill=True)
-            self._kill_at = None
-        code = self._proc.poll()
-        if code is None:
-            return events
-        if self._cancel_requested and not self._tree_killed:
-            self._signal_tree(kill=True)  # grandchildren, if any, go too
-        for t in self._threads:
-            t.join(timeout=5.0)
-        self._drain(events)  # lines that arrived between the drain above and the end of the readers
-        self.outcome = self._make_outcome(code)
-        return events
-
-    def _drain(self, events: List[ProgressEvent]) -> List[ProgressEvent]:
-        """Append the queued progress events to ``events`` (and remember the last one)."""
-        while True:
-            try:
-                events.append(self._events.get_nowait())
-            except queue.Empty:
-                break
-        if events:
-            self.last_progress = events[-1]
-        return events
-
-    def _make_outcome(self, code: int) -> ProcessOutcome:
-        tail = list(self._stderr)
-        if self._cancel_requested:
-            return ProcessOutcome(CANCELLED, code, None, "Cancelled; nothing was added to the scene.", tail)
-        if code == 0 and self._result is not None:
-            return ProcessOutcome(SUCCEEDED, code, self._result, "", tail)
-        if code == 0:
-            return ProcessOutcome(FAILED, code, None,
-                                  "The synthesis process ended without reporting a result; see the log for details.",
-                                  tail + list(self._stdout_other))
-        return ProcessOutcome(FAILED, code, None, error_message(tail, code), tail)
-
-    def wait(self, timeout: Optional[float] = None, interval: float = 0.05,
-             on_progress: Optional[Callable[[ProgressEvent], None]] = None) -> ProcessOutcome:
-        """Poll until the process has ended (for scripts and tests; the GUI uses a timer)."""
-        return wait_for_outcome(self, timeout, interval, on_progress, "cmsynth")
-
-    # ---- cancel ----------------------------------------------------------------------------
-    def cancel(self) -> None:
-        """Ask the process tree to stop: SIGTERM now, SIGKILL after ``grace_s`` (see :meth:`poll`)."""
-        if self._proc is None or self.outcome is not None:
-            return
-        self._cancel_requested = True
-        if self._proc.poll() is not None:
-            return
-        if self.grace_s <= 0 or _IS_WINDOWS:  # Windows: no signal reaches the child, taskkill does
-            self._signal_tree(kill=True)
-        else:
-            self._signal_tree(kill=False)
-            self._kill_at = time.monotonic() + self.grace_s
-
-    def kill(self) -> None:
-        """End the whole process tree at once (SIGKILL); the outcome is CANCELLED."""
-        if self._proc is None or self.outcome is not None:
-            return
-        self._cancel_requested = True
-        self._signal_tree(kill=True)
-
-    def _signal_tree(self, kill: bool) -> None:
-        proc = self._proc
-        if proc is None:
-            return
-        signal_group(proc, kill=kill or _IS_WINDOWS)
-        if kill or _IS_WINDOWS:
-            self._tree_killed = True

@@ -11,9 +11,8 @@ This is the compute path of the module's Logic, without Qt::
     job.cancel()                # kills the worker's process tree at once (the next job starts a new one)
     result = job.wait()         # scripts and tests: poll until done
 
-The request is what a ``cmsynth run`` child got before the worker (:func:`~.process.run_args`,
-the options of :func:`~.process.run_command`); the worker keeps the models loaded, so a second
-Apply does not load them again (:attr:`SynthesisResult.models_already_loaded`). A job given no
+The request holds the options of ``cmsynth run`` (:func:`~.process.run_args`); the worker keeps
+the models loaded, so a second Apply does not load them again (:attr:`SynthesisResult.models_already_loaded`). A job given no
 worker starts one of its own and stops it when it ends.
 
 The scene is changed only when the process has succeeded, in :meth:`SynthesisJob.poll`, on the
@@ -119,7 +118,6 @@ class SynthesisJob:
     :param scene: the MRML scene the nodes belong to.
     :param python: interpreter for the child (default: :func:`~.process.python_executable`).
     :param workdir: parent folder of the run's temporary folder (default: the system's).
-    :param grace_s: kept for callers of the per-process bridge; unused: Cancel kills the worker at once.
     :param env_base: the environment the child starts from; inside Slicer,
         ``slicer.util.startupEnvironment()`` (Slicer's own start-up environment, without what
         Slicer added for itself); default: this process's environment. Only for a job's own worker.
@@ -128,14 +126,13 @@ class SynthesisJob:
     """
 
     def __init__(self, request: SynthesisRequest, scene, python: Optional[str] = None,
-                 workdir: Optional[str] = None, grace_s: float = 3.0, env_base: Optional[Dict[str, str]] = None,
+                 workdir: Optional[str] = None, env_base: Optional[Dict[str, str]] = None,
                  worker: Optional[CmsynthWorker] = None):
         self.request = request
         self.env_base = env_base
         self.scene = scene
         self.python = python or python_executable()
         self.workdir = workdir
-        self.grace_s = grace_s
         self.worker = worker
         self._own_worker = worker is None
         self.process: Optional[WorkerRequest] = None  #: the request to the worker (``.pid``: the worker's)

@@ -1,12 +1,11 @@
 """One ``cmsynth worker`` child per Slicer session, so models stay loaded between Apply presses.
 
 :class:`CmsynthWorker` starts ``PythonSlicer -m CrossModalitySynthLib.cli.main worker`` in its own
-process group (as :class:`~.process.CmsynthProcess` does for one command) on the first request,
-writes each request as one JSON line on its stdin and reads the answers in a background thread.
-:meth:`CmsynthWorker.submit` returns a :class:`WorkerRequest`, followed like a
-:class:`~.process.CmsynthProcess`: :meth:`~WorkerRequest.poll` from a GUI timer returns the
-progress events and sets :attr:`~WorkerRequest.outcome` when the request's ``done`` or ``error``
-answer arrives, or when the worker dies.
+process group (:func:`~.process.popen_in_own_group`) on the first request, writes each request as
+one JSON line on its stdin and reads the answers in a background thread.
+:meth:`CmsynthWorker.submit` returns a :class:`WorkerRequest`: :meth:`~WorkerRequest.poll` from a
+GUI timer returns the progress events and sets :attr:`~WorkerRequest.outcome` when the request's
+``done`` or ``error`` answer arrives, or when the worker dies.
 
 Each worker process gets its own temporary folder (``cmsynth-worker-*``, under ``tmp_parent``):
 its working directory and its ``TMPDIR``, so whatever the child writes there is removed with it.
@@ -25,10 +24,11 @@ import shutil
 import subprocess
 import tempfile
 import threading
+import time
 from typing import Callable, Deque, Dict, List, Optional
 
 from .process import (CANCELLED, FAILED, SUCCEEDED, ProcessOutcome, ProgressEvent, _STDERR_TAIL, error_message,
-                      keep_tail, popen_in_own_group, python_executable, signal_group, wait_for_outcome)
+                      kill_group, popen_in_own_group, python_executable)
 
 _ids = itertools.count(1)
 
@@ -86,7 +86,18 @@ class WorkerRequest:
 
     def wait(self, timeout: Optional[float] = None, interval: float = 0.05,
              on_progress: Optional[Callable[[ProgressEvent], None]] = None) -> ProcessOutcome:
-        return wait_for_outcome(self, timeout, interval, on_progress, f"worker request {self.id}")
+        """Poll until the outcome is set (scripts and tests; the GUI polls from a timer);
+        TimeoutError after ``timeout`` seconds."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            for event in self.poll():
+                if on_progress is not None:
+                    on_progress(event)
+            if self.outcome is not None:
+                return self.outcome
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"worker request {self.id} did not finish within {timeout} s")
+            time.sleep(interval)
 
     def cancel(self) -> None:
         """Stop at once: the worker's process tree is killed; the next request starts a new one."""
@@ -150,7 +161,7 @@ class CmsynthWorker:
             env[name] = self.tmpdir
         self.stderr_tail.clear()
         try:
-            self._proc = popen_in_own_group(argv, env, self.cwd or self.tmpdir, stdin=subprocess.PIPE)
+            self._proc = popen_in_own_group(argv, env, self.cwd or self.tmpdir)
         except BaseException:
             self._remove_tmpdir()
             raise
@@ -200,7 +211,11 @@ class CmsynthWorker:
             stream.close()
 
     def _read_stderr(self, stream) -> None:
-        keep_tail(stream, self.stderr_tail)
+        try:
+            for line in iter(stream.readline, ""):
+                self.stderr_tail.append(line.rstrip("\n"))
+        finally:
+            stream.close()
 
     # ---- ending ----------------------------------------------------------------------------
     def _remove_tmpdir(self) -> None:
@@ -214,7 +229,7 @@ class CmsynthWorker:
         if proc is None:
             self._remove_tmpdir()
             return
-        signal_group(proc, kill=True)
+        kill_group(proc)
         try:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:  # pragma: no cover - SIGKILL does not wait
