@@ -96,8 +96,3 @@ def copy_grid(src: sitk.Image, dst: sitk.Image) -> sitk.Image:
     dst.CopyInformation(src)
     return dst
 
-
-def image_from_array(array: np.ndarray, like: sitk.Image) -> sitk.Image:
-    """A scalar image from a (z, y, x) numpy array, on the grid of ``like`` (same size required)."""
-    img = sitk.GetImageFromArray(array)
-    return copy_grid(like, img)

@@ -37,13 +37,6 @@ def require_dir(path: str, expected: str) -> str:
     return path
 
 
-def require_file(path: str, expected: str) -> str:
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise InputError(f"{path} not found: expected {expected}; check the data set root and its layout.")
-    return path
-
-
 def list_files(folder: str, suffixes: Sequence[str]) -> List[str]:
     """Files directly in ``folder`` whose names end with one of ``suffixes`` (case-insensitive),
     hidden files excluded, in natural order."""

@@ -78,9 +78,5 @@ DEFINITIONS = OrderedDict(
 )
 
 
-def unit_of(key: str) -> str:
-    return DEFINITIONS[key]["unit"] if key in DEFINITIONS else ""
-
-
 def name_of(key: str) -> str:
     return DEFINITIONS[key]["name"] if key in DEFINITIONS else key

@@ -46,11 +46,6 @@ class _Header(NamedTuple):
     inter: float
 
 
-def _expected_bytes(header: bytes, path: str) -> int:
-    """vox_offset + number of voxels * bytes per voxel, from a NIfTI-1 or NIfTI-2 header."""
-    return _parse(header, path).expected
-
-
 def _parse(header: bytes, path: str) -> _Header:
     for endian in ("<", ">"):
         (sizeof_hdr,) = struct.unpack(endian + "i", header[:4])

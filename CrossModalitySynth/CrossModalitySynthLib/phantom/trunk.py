@@ -100,9 +100,6 @@ class Trunk:
         fat = self.fat_lat + (np.where(anterior, self.fat_ant, self.fat_post) - self.fat_lat) * wy
         return skin, fat
 
-    def body_sd(self, x, y, z):
-        return self.outline(x, y, z)[0]
-
     def cavity_sd(self, x, y, z, extra: float = 0.0):
         """Signed distance to the abdominal / thoracic cavity (inside the muscle wall)."""
         skin, fat = self.outline(x, y, z)
