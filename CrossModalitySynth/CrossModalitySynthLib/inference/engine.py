@@ -7,13 +7,13 @@ order, the preprocessing (model grid, normalisation) and the output modality.
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Callable, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 import SimpleITK as sitk
 
 from ..errors import ConfigError, InputError
-from ..preprocess import ModelGridSpec, prepare
+from ..preprocess import ModelGridSpec, Prepared, prepare
 from ..preprocess.checks import check_volume
 from ..preprocess.modality import warn_if_modality_mismatch
 from ..registry import Bundle, BundleSpec
@@ -196,10 +196,13 @@ def _run_network(
     model: LoadedModel,
     images: Sequence[sitk.Image],
     stage: str,
+    restore: Callable[[Prepared, np.ndarray], sitk.Image],
     progress: Optional[ProgressCallback],
     cancel: Optional[CancelToken],
     sources: Optional[Sequence[Optional[str]]] = None,
-):
+) -> EngineResult:
+    """Prepare ``images``, run the network over the slices, and ``restore`` its (C_out, Z, H, W)
+    output onto the grid of ``images[0]``."""
     opts = model.options
     timings: Dict[str, float] = {}
     warnings = _check_inputs(model, images, opts.force)
@@ -225,7 +228,13 @@ def _run_network(
     t0 = time.perf_counter()
     out = run_slices(model.runner, prepared.array, batch, progress, cancel, stage)  # (C_out, Z, H, W)
     timings[stage] = time.perf_counter() - t0
-    return prepared, out, batch, warnings, timings
+    t0 = time.perf_counter()
+    image = restore(prepared, out)
+    timings["restore"] = time.perf_counter() - t0
+    if progress:
+        progress("restore", 1, 1)
+    return EngineResult(image, list(dict.fromkeys(warnings + list(prepared.warnings))), timings, batch, model.device, out.shape[1],
+                        model.precision)
 
 
 def synthesize(
@@ -252,15 +261,10 @@ def synthesize(
     direction = model.contract.direction
     if not direction.is_synthesis:
         raise InputError(f"Model {model.bundle.id} is a {direction} model, not a synthesis model; use 'segment'.")
-    prepared, out, batch, warnings, timings = _run_network(model, images, "synthesize", progress, cancel, sources)
-    t0 = time.perf_counter()
     output = model.contract.output.modality
-    image = prepared.restore(out[0], kind="image", output=output)
-    timings["restore"] = time.perf_counter() - t0
-    if progress:
-        progress("restore", 1, 1)
-    return EngineResult(image, list(dict.fromkeys(warnings + list(prepared.warnings))), timings, batch, model.device, out.shape[1],
-                        model.precision)
+    return _run_network(model, images, "synthesize",
+                        lambda prepared, out: prepared.restore(out[0], kind="image", output=output),
+                        progress, cancel, sources)
 
 
 def segment(
@@ -277,18 +281,7 @@ def segment(
     model = _as_model(model, options)
     if not model.contract.direction.is_label_output:
         raise InputError(f"Model {model.bundle.id} is a {model.contract.direction} model, not a segmentation model.")
-    prepared, out, batch, warnings, timings = _run_network(model, images, "segment", progress, cancel, sources)
-    t0 = time.perf_counter()
-    image = restore_label(prepared, out)
-    timings["restore"] = time.perf_counter() - t0
-    if progress:
-        progress("restore", 1, 1)
-    return EngineResult(image, list(dict.fromkeys(warnings + list(prepared.warnings))), timings, batch, model.device, out.shape[1],
-                        model.precision)
-
-
-def describe_options(options: EngineOptions) -> Dict[str, object]:
-    return {k: getattr(options, k) for k in EngineOptions.__dataclass_fields__}
+    return _run_network(model, images, "segment", restore_label, progress, cancel, sources)
 
 
 __all__ = ["EngineOptions", "EngineResult", "LoadedModel", "load_model", "synthesize", "segment", "ConfigError"]
