@@ -19,16 +19,12 @@ from typing import Optional, Tuple
 
 from ..io import read_volume
 from .mrml import set_ct_window, volume_to_node
+from .scene import scene_nodes
 from ..reader_study.session import Trial
 from ..reader_study.study import Study
 
 ORIENTATION_OF_PLANE = {"axial": "Axial", "coronal": "Coronal", "sagittal": "Sagittal"}
 READER_VIEW = "Red"
-
-
-def _nodes(scene, class_name):
-    collection = scene.GetNodesByClass(class_name)
-    return [collection.GetItemAsObject(i) for i in range(collection.GetNumberOfItems())]
 
 
 class ReaderScene:
@@ -119,11 +115,11 @@ class ReaderScene:
     # ------------------------------------------------------------------ views
 
     def _show_in_views(self, node, plane: Optional[str]) -> None:
-        for composite in _nodes(self.scene, "vtkMRMLSliceCompositeNode"):
+        for composite in scene_nodes(self.scene, "vtkMRMLSliceCompositeNode"):
             composite.SetBackgroundVolumeID(node.GetID())
             composite.SetForegroundVolumeID(None)
             composite.SetLabelVolumeID(None)
         orientation = ORIENTATION_OF_PLANE.get(plane or "axial", "Axial")
-        for slice_node in _nodes(self.scene, "vtkMRMLSliceNode"):
+        for slice_node in scene_nodes(self.scene, "vtkMRMLSliceNode"):
             if slice_node.GetLayoutName() == READER_VIEW:
                 slice_node.SetOrientation(orientation)

@@ -222,8 +222,9 @@ def import_results(
 # --------------------------------------------------------------------------- snapshot / rollback
 
 
-def _all_nodes(scene) -> List:
-    collection = scene.GetNodes()
+def scene_nodes(scene, class_name: Optional[str] = None) -> List:
+    """The nodes of ``scene`` (those of ``class_name`` only, when given), as a list."""
+    collection = scene.GetNodes() if class_name is None else scene.GetNodesByClass(class_name)
     return [collection.GetItemAsObject(i) for i in range(collection.GetNumberOfItems())]
 
 
@@ -262,7 +263,7 @@ class SceneSnapshot:
         import vtk
 
         self.scene = scene
-        self.node_ids = [n.GetID() for n in _all_nodes(scene)]
+        self.node_ids = [n.GetID() for n in scene_nodes(scene)]
         self._ids = set(self.node_ids)
         self._saved: Dict[str, object] = {}
         for node in keep:
@@ -286,13 +287,9 @@ class SceneSnapshot:
                     disp = (bool(d.GetAutoWindowLevel()), float(d.GetWindow()), float(d.GetLevel()), d.GetColorNodeID())
                 self._saved[node.GetID()] = _VolumeState(node.GetName(), image, _copy_matrix(node), disp)
 
-    @property
-    def node_count(self) -> int:
-        return len(self.node_ids)
-
     def created_nodes(self) -> List:
         """Nodes added to the scene since the snapshot."""
-        return [n for n in _all_nodes(self.scene) if n.GetID() not in self._ids]
+        return [n for n in scene_nodes(self.scene) if n.GetID() not in self._ids]
 
     def rollback(self) -> None:
         """Remove the nodes created since the snapshot and restore the saved nodes' content."""

@@ -16,9 +16,11 @@ layout is done by Slicer's layout manager when the arrangement changes, so headl
 layout node, no slice nodes) simply get nothing to assign.
 """
 
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, Iterator, Optional, Tuple
 
 import numpy as np
+
+from .scene import scene_nodes
 
 COMPARE_LAYOUT_ID = 5801  # custom layout ids are above the built-in ones
 SECOND_CORONAL = "CMSynthCoronal"
@@ -58,17 +60,20 @@ def compare_layout_xml() -> str:
     )
 
 
-def _nodes(scene, class_name) -> List:
-    col = scene.GetNodesByClass(class_name)
-    return [col.GetItemAsObject(i) for i in range(col.GetNumberOfItems())]
+def _compare_views(scene) -> Iterator[Tuple[str, object, Optional[object]]]:
+    """(view name, slice composite node, slice node or None) of each compare view in the scene."""
+    slice_nodes = {n.GetLayoutName(): n for n in scene_nodes(scene, "vtkMRMLSliceNode")}
+    for composite in scene_nodes(scene, "vtkMRMLSliceCompositeNode"):
+        view = composite.GetLayoutName()
+        if view in VIEWS:
+            yield view, composite, slice_nodes.get(view)
 
 
 def register_compare_layout(scene) -> bool:
     """Add the layout description to the scene's layout node and switch to it (False if none)."""
-    layout_nodes = _nodes(scene, "vtkMRMLLayoutNode")
-    if not layout_nodes:
+    layout = layout_node(scene)
+    if layout is None:
         return False
-    layout = layout_nodes[0]
     if not layout.IsLayoutDescription(COMPARE_LAYOUT_ID):
         layout.AddLayoutDescription(COMPARE_LAYOUT_ID, compare_layout_xml())
     else:
@@ -84,12 +89,8 @@ def assign_compare_views(scene, input_node, synthetic_node, segmentation_node=No
     scene are skipped).
     """
     ids = {"input": input_node.GetID(), "synthetic": synthetic_node.GetID()}
-    slice_nodes = {n.GetLayoutName(): n for n in _nodes(scene, "vtkMRMLSliceNode")}
     assigned = {}
-    for composite in _nodes(scene, "vtkMRMLSliceCompositeNode"):
-        view = composite.GetLayoutName()
-        if view not in VIEWS:
-            continue
+    for view, composite, slice_node in _compare_views(scene):
         which, orientation = VIEWS[view]
         was = composite.StartModify()
         try:
@@ -99,8 +100,8 @@ def assign_compare_views(scene, input_node, synthetic_node, segmentation_node=No
             composite.SetLinkedControl(True)
         finally:
             composite.EndModify(was)
-        if view in slice_nodes:
-            slice_nodes[view].SetOrientation(orientation)
+        if slice_node is not None:
+            slice_node.SetOrientation(orientation)
         assigned[view] = ids[which]
     if segmentation_node is not None:
         display = segmentation_node.GetDisplayNode()
@@ -117,29 +118,22 @@ def assign_compare_views(scene, input_node, synthetic_node, segmentation_node=No
 
 def view_state(scene) -> Dict[str, Tuple[str, bool]]:
     """Orientation and linked control of each slice view the compare layout changes (to put back)."""
-    slice_nodes = {n.GetLayoutName(): n for n in _nodes(scene, "vtkMRMLSliceNode")}
-    state = {}
-    for composite in _nodes(scene, "vtkMRMLSliceCompositeNode"):
-        view = composite.GetLayoutName()
-        if view in VIEWS and view in slice_nodes:
-            state[view] = (slice_nodes[view].GetOrientation(), bool(composite.GetLinkedControl()))
-    return state
+    return {view: (slice_node.GetOrientation(), bool(composite.GetLinkedControl()))
+            for view, composite, slice_node in _compare_views(scene) if slice_node is not None}
 
 
 def restore_view_state(scene, state: Dict[str, Tuple[str, bool]]) -> None:
     """Put back what :func:`view_state` recorded (views that no longer exist are skipped)."""
-    slice_nodes = {n.GetLayoutName(): n for n in _nodes(scene, "vtkMRMLSliceNode")}
-    for composite in _nodes(scene, "vtkMRMLSliceCompositeNode"):
-        view = composite.GetLayoutName()
-        if view in state and view in slice_nodes:
+    for view, composite, slice_node in _compare_views(scene):
+        if view in state and slice_node is not None:
             orientation, linked = state[view]
-            slice_nodes[view].SetOrientation(orientation)
+            slice_node.SetOrientation(orientation)
             composite.SetLinkedControl(linked)
 
 
 def layout_node(scene):
     """The scene's layout node, or None (headless scenes)."""
-    found = _nodes(scene, "vtkMRMLLayoutNode")
+    found = scene_nodes(scene, "vtkMRMLLayoutNode")
     return found[0] if found else None
 
 
@@ -167,7 +161,7 @@ def segment_centroid_ras(segmentation_node, reference_node, segment_name: str = 
 def center_slices_on(scene, ras: Tuple[float, float, float]) -> int:
     """Move every compare slice view to the RAS point; returns how many views moved."""
     moved = 0
-    for node in _nodes(scene, "vtkMRMLSliceNode"):
+    for node in scene_nodes(scene, "vtkMRMLSliceNode"):
         if node.GetLayoutName() in VIEWS:
             node.JumpSliceByCentering(float(ras[0]), float(ras[1]), float(ras[2]))
             moved += 1
