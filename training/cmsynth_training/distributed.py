@@ -96,14 +96,6 @@ def broadcast_object(obj: Any, info: DistInfo) -> Any:
     return box[0]
 
 
-def all_reduce_mean(value: float, info: DistInfo) -> float:
-    if not info.enabled:
-        return float(value)
-    t = torch.tensor([float(value)], dtype=torch.float64, device=info.device if info.backend == "nccl" else "cpu")
-    dist.all_reduce(t)
-    return float(t.item()) / info.world_size
-
-
 def mean_over_ranks(values: Dict[str, float], info: DistInfo) -> Dict[str, float]:
     """Each value averaged over the ranks (one all-reduce; every rank must call it with the
     same keys). Without DDP the values themselves."""

@@ -13,7 +13,6 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from CrossModalitySynthLib.networks import NetworkConfig
 from CrossModalitySynthLib.preprocess import ModelGridSpec
 
 from .config import MR_SEQUENCES, Config, required_multiple
@@ -179,10 +178,6 @@ class Task:
             "sequence": ", ".join(MR_SEQUENCES[s][0] for s in self.mr_sequences),
             "sequences": list(self.mr_sequences),
         }
-
-
-def net_config_summary(cfg: NetworkConfig) -> Dict[str, Any]:
-    return cfg.to_dict()
 
 
 def first_channel(t: torch.Tensor) -> np.ndarray:

@@ -136,7 +136,7 @@ def evaluate_cases(per_case: Callable[[CaseRef], Dict[str, float]], refs: Sequen
 def load_bundle_network(folder: str, device: torch.device = torch.device("cpu")):
     """Load a bundle by the inference engine's loader (fp32): ``(bundle, network in eval mode, ModelGridSpec)``."""
     from CrossModalitySynthLib.inference import EngineOptions, load_model
-    from CrossModalitySynthLib.registry import Direction, load_bundle
+    from CrossModalitySynthLib.registry import load_bundle
 
     device = torch.device(device)
     model = load_model(load_bundle(folder), EngineOptions(device=device.type, precision="fp32", force=True))

@@ -20,7 +20,7 @@ about -2 to -4 for smooth anatomy).
 """
 
 from dataclasses import dataclass
-from typing import Iterable, Optional, Sequence, Tuple
+from typing import Iterable, Tuple
 
 import numpy as np
 

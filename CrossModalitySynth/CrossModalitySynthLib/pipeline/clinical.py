@@ -125,14 +125,12 @@ def run_case(
     res = synthesize(synth, images, progress=progress, cancel=cancel, sources=case.paths)
     if reference_warning:
         res.warnings.append(reference_warning)  # summary.json and the command's stderr
-    liver = None
     seg_res = None
     if seg is not None:
         seg_sources = [dict(zip(synth.input_names, case.paths))[n] for n in seg.input_names
                        if n in synth.input_names]
         seg_res = segment(seg, _seg_channels(synth, seg, images), progress=progress, cancel=cancel,
                           sources=seg_sources)
-        liver = seg_res.image
     if cancel:
         cancel.check()
 
