@@ -7,7 +7,7 @@ import SimpleITK as sitk
 from testsupport.images import make_image, random_rotation
 from CrossModalitySynthLib.errors import InputError
 from CrossModalitySynthLib.geometry import Grid, same_grid
-from CrossModalitySynthLib.preprocess import check_channel_count, check_channels, check_volume, overlap_fraction
+from CrossModalitySynthLib.preprocess import check_channels, check_volume, overlap_fraction
 
 
 def test_good_volume_passes():
@@ -54,14 +54,6 @@ def test_sheared_direction_rejected():
 def test_not_an_image():
     with pytest.raises(InputError, match="not an image"):
         check_volume(np.zeros((3, 3, 3)))
-
-
-def test_channel_count():
-    check_channel_count(2, 2)
-    with pytest.raises(InputError) as err:
-        check_channel_count(1, 2, ["T1 in-phase", "T1 opposed-phase"])
-    assert "expects 2 input channels" in str(err.value) and "T1 opposed-phase" in str(err.value)
-    assert "1 was given" in str(err.value)
 
 
 def test_too_many_or_no_channels():

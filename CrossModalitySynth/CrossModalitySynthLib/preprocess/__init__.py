@@ -7,7 +7,7 @@ grids), :mod:`.padcrop` (in-plane size), :mod:`.intensity` (normalisation), and
 whose result lies exactly on the input's grid.
 """
 
-from .checks import MAX_CHANNELS, check_channel_count, check_channels, check_volume, overlap_fraction
+from .checks import MAX_CHANNELS, check_channels, check_volume, overlap_fraction
 from .intensity import (
     DEFAULT_CT_WINDOW,
     DEFAULT_MRI_PERCENTILES,
@@ -27,7 +27,6 @@ from .resample import needs_resampling, resample_to_grid, resample_to_spacing, r
 
 __all__ = [
     "MAX_CHANNELS",
-    "check_channel_count",
     "check_channels",
     "check_volume",
     "overlap_fraction",

@@ -97,20 +97,6 @@ def check_distinct_channels(channels: Sequence[sitk.Image], names: Sequence[str]
     return warnings
 
 
-def check_channel_count(n: int, expected: int, sequences: Optional[Sequence[str]] = None) -> None:
-    """Raise InputError unless ``n`` channels were given where the model expects ``expected``.
-
-    ``sequences`` (e.g. ``["T1 in-phase", "T1 opposed-phase"]``) names the expected inputs in the
-    message.
-    """
-    if int(n) != int(expected):
-        what = f" ({', '.join(sequences)})" if sequences else ""
-        raise InputError(
-            f"The model expects {expected} input channel{'s' if expected != 1 else ''}{what} but {n} "
-            f"{'were' if n != 1 else 'was'} given; select exactly {expected} volume{'s' if expected != 1 else ''}."
-        )
-
-
 def physical_bounding_box(image_or_grid) -> np.ndarray:
     """Axis-aligned physical (LPS, mm) box ``[[xmin, ymin, zmin], [xmax, ymax, zmax]]`` of the voxel corners."""
     grid = image_or_grid if isinstance(image_or_grid, Grid) else Grid.of(image_or_grid)
