@@ -21,7 +21,7 @@ stays at about one case whatever the number of cases. All metrics come from
 import math
 import os
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Callable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -78,19 +78,9 @@ class EvaluationSettings:
     force: bool = False  #: evaluate a real volume that looks like the other modality (with a warning)
 
     def as_dict(self) -> dict:
-        return {
-            "features": self.features,
-            "fid_weights": self.fid_weights,
-            "device": self.device,
-            "planes": list(self.planes),
-            "hu_range": list(self.hu_range),
-            "bin_width": self.bin_width,
-            "spectral_band": list(self.spectral_band),
-            "kid_subsets": self.kid_subsets,
-            "kid_subset_size": self.kid_subset_size,
-            "seed": self.seed,
-            "n_boot": self.n_boot,
-        }
+        """The settings metrics.json records (all but ``n_examples`` and ``force``; tuples as lists)."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()
+                if k not in ("n_examples", "force")}
 
 
 @dataclass

@@ -21,7 +21,7 @@ The SSIM maps are computed here in float64 with scipy (scikit-image is not a dep
 tests check equality with ``skimage.metrics.structural_similarity`` configured as SynthRAD does.
 """
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -349,15 +349,7 @@ class PairedMetrics:
     ms_ssim_note: Optional[str] = None
 
     def as_dict(self) -> dict:
-        return {
-            "mae": self.mae,
-            "psnr": self.psnr,
-            "ssim": self.ssim,
-            "ms_ssim": self.ms_ssim,
-            "n_mask_voxels": self.n_mask_voxels,
-            "mask_source": self.mask_source,
-            "ms_ssim_note": self.ms_ssim_note,
-        }
+        return asdict(self)
 
 
 def paired_metrics(
