@@ -2,7 +2,8 @@
 
 A *grid* is size + origin + spacing + direction (ITK/LPS convention: physical point =
 origin + direction @ (spacing * index)). Outputs must lie exactly on their input's grid; these
-helpers compare and copy grids without ever touching voxel values.
+helpers compare and copy grids without ever touching voxel values, and wrap an array computed
+on a grid as an image on that grid.
 """
 
 from dataclasses import dataclass
@@ -96,3 +97,19 @@ def copy_grid(src: sitk.Image, dst: sitk.Image) -> sitk.Image:
     dst.CopyInformation(src)
     return dst
 
+
+def image_on_grid(array_zyx: np.ndarray, grid: Grid) -> sitk.Image:
+    """A scalar image holding ``array_zyx`` (shape = reversed ``grid.size``) on ``grid``.
+
+    Only for arrays whose voxels *are* that grid's voxels (a model output on the model grid, an
+    exact permutation); never to re-attach geometry after a resampling.
+    """
+    array_zyx = np.asarray(array_zyx)
+    expected = tuple(reversed(grid.size))
+    if array_zyx.shape[:3] != expected:
+        raise ValueError(f"array of shape {array_zyx.shape} does not match grid size (z, y, x) = {expected}")
+    img = sitk.GetImageFromArray(array_zyx, isVector=array_zyx.ndim == 4)
+    img.SetOrigin(grid.origin)
+    img.SetSpacing(grid.spacing)
+    img.SetDirection(grid.direction)
+    return img

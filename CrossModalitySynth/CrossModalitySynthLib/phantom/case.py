@@ -13,7 +13,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from .. import labels as L
-from ..geometry import Grid
+from ..geometry import Grid, image_on_grid
 from .anatomy import Anatomy
 from .ct import CT_BLUR_MM, CT_NOISE_HU, ct_tissue_values, finish_ct
 from .grids import case_grids, grid_dict
@@ -55,14 +55,6 @@ class PhantomCase:
     @property
     def ct_grid(self) -> Grid:
         return Grid.of(self.images["ct.nii.gz"])
-
-
-def _image(array: np.ndarray, grid: Grid) -> sitk.Image:
-    img = sitk.GetImageFromArray(array)
-    img.SetOrigin(grid.origin)
-    img.SetSpacing(grid.spacing)
-    img.SetDirection(grid.direction)
-    return img
 
 
 def make_case(seed: int, size: str = "small", oblique: bool = False, lesions: bool = True,
@@ -111,7 +103,7 @@ def make_case(seed: int, size: str = "small", oblique: bool = False, lesions: bo
     images = {}
     for name, (arr, grid) in arrays.items():
         arr = np.ascontiguousarray(arr, dtype=np.dtype(FILES[name][1]))
-        images[name] = _image(arr, grid)
+        images[name] = image_on_grid(arr, grid)
 
     meta = {
         "format": "CrossModalitySynth phantom case",

@@ -1,7 +1,8 @@
 """Small grid helpers shared by the preprocessing steps.
 
-An array is wrapped as an image only on the grid it was computed on (``image_on_grid``); a grid
-is compared with a tolerance before an exact inverse step relies on it (``require_grid``).
+An array is wrapped as an image only on the grid it was computed on
+(:func:`~CrossModalitySynthLib.geometry.image_on_grid`); a grid is compared with a tolerance before
+an exact inverse step relies on it (``require_grid``).
 """
 
 from typing import Tuple
@@ -13,23 +14,6 @@ from ..geometry import Grid
 
 #: Absolute tolerance (mm, and unitless for direction cosines) used to decide that two grids agree.
 GRID_TOL = 1e-6
-
-
-def image_on_grid(array_zyx: np.ndarray, grid: Grid) -> sitk.Image:
-    """A scalar image holding ``array_zyx`` (shape = reversed ``grid.size``) on ``grid``.
-
-    Only for arrays whose voxels *are* that grid's voxels (a model output on the model grid, an
-    exact permutation); never to re-attach geometry after a resampling.
-    """
-    array_zyx = np.asarray(array_zyx)
-    expected = tuple(reversed(grid.size))
-    if array_zyx.shape[:3] != expected:
-        raise ValueError(f"array of shape {array_zyx.shape} does not match grid size (z, y, x) = {expected}")
-    img = sitk.GetImageFromArray(array_zyx, isVector=array_zyx.ndim == 4)
-    img.SetOrigin(grid.origin)
-    img.SetSpacing(grid.spacing)
-    img.SetDirection(grid.direction)
-    return img
 
 
 def grids_close(a: Grid, b: Grid, tol: float = GRID_TOL) -> bool:

@@ -24,9 +24,9 @@ import numpy as np
 import SimpleITK as sitk
 
 from ..errors import ConfigError, InputError
-from ..geometry import Grid
+from ..geometry import Grid, image_on_grid
 from .checks import check_channels, check_distinct_channels, overlap_fraction, MIN_OVERLAP_FRACTION
-from .grids import grids_close, image_on_grid
+from .grids import grids_close
 from .intensity import DEFAULT_CT_WINDOW, DEFAULT_MRI_PERCENTILES, IntensityScale, ct_scale, mr_scale
 from .modality import normalise_modality, warn_if_modality_mismatch
 from .orientation import CANONICAL_ORIENTATION, OrientationChange, parse_orientation, plan_orientation

@@ -20,8 +20,8 @@ from typing import Tuple
 import numpy as np
 import SimpleITK as sitk
 
-from ..geometry import Grid
-from .grids import image_on_grid, physical_point, require_grid
+from ..geometry import Grid, image_on_grid
+from .grids import physical_point, require_grid
 
 CANONICAL_ORIENTATION = "LPS"
 

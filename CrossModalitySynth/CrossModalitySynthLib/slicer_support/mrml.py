@@ -34,7 +34,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from ..errors import InputError
-from ..geometry import Grid
+from ..geometry import Grid, image_on_grid
 from ..labels import LABELS
 
 # RAS = LPS_TO_RAS @ LPS (and the inverse: the matrix is its own inverse).
@@ -270,12 +270,7 @@ def node_to_volume(node) -> sitk.Image:
     if node is None or not node.IsA("vtkMRMLVolumeNode"):
         raise TypeError("node must be a volume node")
     grid = _node_grid(node)
-    array = _array_from_image_data(node.GetImageData())
-    image = sitk.GetImageFromArray(array)
-    image.SetOrigin(grid.origin)
-    image.SetSpacing(grid.spacing)
-    image.SetDirection(grid.direction)
-    return image
+    return image_on_grid(_array_from_image_data(node.GetImageData()), grid)
 
 
 def set_ct_window(node, window: float = 400.0, level: float = 40.0):
@@ -489,11 +484,7 @@ def segmentation_to_labels(seg_node, reference, labels: Optional[LabelTable] = N
             raise RuntimeError(f"Merged labelmap has shape {array.shape}, expected {tuple(grid.size[::-1])}.")
     else:
         array = np.zeros(tuple(grid.size[::-1]), dtype=out_dtype)
-    image = sitk.GetImageFromArray(array)
-    image.SetOrigin(grid.origin)
-    image.SetSpacing(grid.spacing)
-    image.SetDirection(grid.direction)
-    return image
+    return image_on_grid(array, grid)
 
 
 # --------------------------------------------------------------------------- subject hierarchy
