@@ -45,13 +45,8 @@ Single files (``read_dicom_file``)
     SliceThickness, else 1 mm. Enhanced (functional-group) multi-frame CT/MR files are read as
     a volume, frames sorted by their PlanePositionSequence like a series.
 
-For reference (checked with SimpleITK 2.5 / pydicom 3): SimpleITK's ``ImageSeriesReader``
-(GDCM) also applies the rescale (32-bit integer output for integer rescales) and
-``GetGDCMSeriesFileNames`` sorts by position; but with a missing slice it only prints a console
-warning and returns the average spacing (2.5 mm slices with one missing -> 3.125 mm, every slice
-above the gap misplaced), stacks duplicate positions into a 0.2 mm "volume", and on a truncated
-single file fails with an unrelated message ("Unable to determine ImageIO reader"); pydicom
-silently drops a truncated pixel data element. Hence the explicit checks here.
+Why the explicit checks (what SimpleITK's and pydicom's own readers do with these files):
+``Testing/Benchmarks/results/dicom_reader_comparison.md``.
 """
 
 import contextlib
