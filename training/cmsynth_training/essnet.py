@@ -29,7 +29,7 @@ from .data import CaseRef, UnpairedSlices, training_cases, training_record
 from .distributed import wrap
 from .validation import evaluate_cases, liver_case, sct_mae_case, smr_mae_case
 from .losses import GANLoss, segmentation_loss
-from .task import Task, first_channel
+from .task import Task, first_channel, liver_unet_config
 
 
 class EssGenerators(Generators):
@@ -68,15 +68,7 @@ class EssNetTask(CycleSteps, Task):
 
     def build_networks(self) -> None:
         m, t = self.cfg.model, self.cfg.train
-        seg = NetworkConfig(
-            "unet",
-            in_channels=self.ch_b,
-            out_channels=2,
-            channels=tuple(m.unet_channels),
-            strides=tuple(m.unet_strides),
-            num_res_units=m.num_res_units,
-            dropout=m.dropout,
-        )
+        seg = liver_unet_config(m, self.ch_b)
         self.essnet = EssNet(ct_channels=1, mri_channels=self.ch_b, ngf=m.ngf, n_blocks=m.n_blocks, ndf=m.ndf,
                              seg_config=seg, init=False)
         inits = ["G_A", "G_B", "D_A", "D_B"]

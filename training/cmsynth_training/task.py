@@ -13,6 +13,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
+from CrossModalitySynthLib.networks import NetworkConfig
 from CrossModalitySynthLib.preprocess import ModelGridSpec
 
 from .config import MR_SEQUENCES, Config, required_multiple
@@ -178,6 +179,12 @@ class Task:
             "sequence": ", ".join(MR_SEQUENCES[s][0] for s in self.mr_sequences),
             "sequences": list(self.mr_sequences),
         }
+
+
+def liver_unet_config(m, in_channels: int) -> NetworkConfig:
+    """The liver U-Net of ``model`` (``unet_channels``, ``unet_strides`` ...): 2 classes, background and liver."""
+    return NetworkConfig("unet", in_channels=in_channels, out_channels=2, channels=tuple(m.unet_channels),
+                         strides=tuple(m.unet_strides), num_res_units=m.num_res_units, dropout=m.dropout)
 
 
 def first_channel(t: torch.Tensor) -> np.ndarray:

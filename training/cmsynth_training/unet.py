@@ -13,13 +13,13 @@ from typing import Any, Dict, List, Optional, Tuple
 import numpy as np
 import torch
 
-from CrossModalitySynthLib.networks import NetworkConfig, build_unet
+from CrossModalitySynthLib.networks import build_unet
 
 from .data import CaseRef, LabelledSlices, list_phantom_cases, training_cases, training_record
 from .distributed import wrap
 from .validation import evaluate_cases, liver_case
 from .losses import segmentation_loss
-from .task import Task, first_channel
+from .task import Task, first_channel, liver_unet_config
 
 
 class UNetTask(Task):
@@ -33,15 +33,7 @@ class UNetTask(Task):
 
     def build_networks(self) -> None:
         m = self.cfg.model
-        self.config = NetworkConfig(
-            "unet",
-            in_channels=len(self.mr_sequences),
-            out_channels=2,
-            channels=tuple(m.unet_channels),
-            strides=tuple(m.unet_strides),
-            num_res_units=m.num_res_units,
-            dropout=m.dropout,
-        )
+        self.config = liver_unet_config(m, len(self.mr_sequences))
         self.net = build_unet(self.config).to(self.device)
         self.nets = {"unet": self.net}
 
