@@ -21,11 +21,16 @@ from .formats import format_of
 _NO_SPACE = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
 
 
-def mount_point(path: str) -> str:
-    """The mount point of the file system holding ``path`` (or its nearest existing parent)."""
+def _nearest_existing(path: str) -> str:
     p = os.path.abspath(path)
     while not os.path.exists(p):
         p = os.path.dirname(p)
+    return p
+
+
+def mount_point(path: str) -> str:
+    """The mount point of the file system holding ``path`` (or its nearest existing parent)."""
+    p = _nearest_existing(path)
     while not os.path.ismount(p):
         p = os.path.dirname(p)
     return p
@@ -33,10 +38,7 @@ def mount_point(path: str) -> str:
 
 def free_bytes(path: str) -> int:
     """Bytes free for an ordinary user on the file system holding ``path``."""
-    p = os.path.abspath(path)
-    while not os.path.exists(p):
-        p = os.path.dirname(p)
-    st = os.statvfs(p)
+    st = os.statvfs(_nearest_existing(path))
     return st.f_bavail * st.f_frsize
 
 

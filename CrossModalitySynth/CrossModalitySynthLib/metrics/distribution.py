@@ -48,6 +48,13 @@ def _features(x, name: str) -> np.ndarray:
     return arr
 
 
+def _feature_pair(real, synth) -> Tuple[np.ndarray, np.ndarray]:
+    a, b = _features(real, "real"), _features(synth, "synthetic")
+    if a.shape[1] != b.shape[1]:
+        raise InputError("The feature sets differ in dimension: {} vs {}.".format(a.shape[1], b.shape[1]))
+    return a, b
+
+
 def feature_statistics(features) -> Tuple[np.ndarray, np.ndarray]:
     """Mean (d,) and covariance (d, d) with ``N - 1`` normalisation, float64."""
     f = _features(features, "given")
@@ -153,10 +160,7 @@ def fid_from_features(real, synth, eps: float = 1e-6, method: str = "auto") -> F
     """
     if method not in FID_METHODS:
         raise ValueError("method must be one of {}, not {!r}".format(", ".join(FID_METHODS), method))
-    a = _features(real, "real")
-    b = _features(synth, "synthetic")
-    if a.shape[1] != b.shape[1]:
-        raise InputError("The feature sets differ in dimension: {} vs {}.".format(a.shape[1], b.shape[1]))
+    a, b = _feature_pair(real, synth)
     d = a.shape[1]
     small = min(a.shape[0], b.shape[0]) <= d
     used = ("eigh" if small else "sqrtm") if method == "auto" else method
@@ -227,10 +231,7 @@ def kid_from_features(
     seed: int = 0,
 ) -> KIDResult:
     """KID (unbiased MMD^2, cubic polynomial kernel) averaged over seeded random subsets."""
-    a = _features(real, "real")
-    b = _features(synth, "synthetic")
-    if a.shape[1] != b.shape[1]:
-        raise InputError("The feature sets differ in dimension: {} vs {}.".format(a.shape[1], b.shape[1]))
+    a, b = _feature_pair(real, synth)
     m = int(min(a.shape[0], b.shape[0], subset_size))
     rng = np.random.default_rng(seed)
     values = np.empty(n_subsets, dtype=np.float64)

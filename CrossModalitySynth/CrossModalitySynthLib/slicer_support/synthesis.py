@@ -229,7 +229,7 @@ class SynthesisJob:
         try:
             if outcome.status == SUCCEEDED:
                 self.result = self._import(outcome.result or {})
-                self.result.models_already_loaded = list((outcome.result or {}).get("models_already_loaded") or [])
+                self.result.models_already_loaded = self.process.models_already_loaded
             else:
                 self.result = SynthesisResult(outcome.status, outcome.message, stderr_tail=outcome.stderr_tail)
         finally:
