@@ -12,19 +12,25 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install --quiet --upgrade pip setuptools wheel
 	# torch first, pinned, so no dependency can pull the multi-GB CUDA build
 	$(PY) -m pip install --quiet -c constraints.txt torch==2.13.0
-	$(PY) -m pip install --quiet -c constraints.txt -e ".[test,train,docs]"
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[test,train,docs,web]"
 	touch $(STAMP)
 
 install: $(STAMP)
 
-# Headless Chromium renders the evaluation report in a test. Installed from Debian's packages
-# when missing and running as root (CI); elsewhere the test says how to install it.
+# Headless Chromium renders the evaluation report and drives the web pages in the tests; the web
+# pages' server renders Slicer's views off screen with EGL (Mesa). Installed from Debian's
+# packages when missing and running as root (CI); elsewhere the tests say how to install them.
 browser:
 	@if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-		echo "installing chromium (Debian package) for the report rendering test"; \
+		echo "installing chromium (Debian package) for the report and web page tests"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-	else echo "note: chromium not found; install it to run the report rendering test"; fi
+	else echo "note: chromium not found; install it to run the report and web page tests"; fi
+	@if ldconfig -p 2>/dev/null | grep -q libEGL_mesa; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing Mesa's EGL (Debian packages) for the web pages' off-screen rendering"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libegl1 libegl-mesa0 libgl1-mesa-dri >/dev/null; \
+	else echo "note: Mesa's EGL not found; install libegl-mesa0 and libgl1-mesa-dri to run the web page tests"; fi
 
 test: $(STAMP) browser
 	$(PY) -m pytest -q -n 2 Testing

@@ -86,6 +86,20 @@ def test_answers_are_logged_and_the_session_resumes(study):
     assert ReaderSession(study, "R02").position == 1  # other readers are independent
 
 
+def test_the_response_time_counts_from_the_last_restart_of_the_clock(study):
+    clock = FakeClock()
+    s = ReaderSession(study, "R01", clock=clock)
+    s.start_trial()
+    clock.t += 30.0  # the trial was put on screen, but the reader's page connected only now
+    s.restart_clock()
+    clock.t += 4.0
+    assert s.answer("real", 3)["response_time_s"] == pytest.approx(4.0)
+    s.restart_clock()  # no trial shown: nothing to restart, and the next trial's own clock is used
+    s.start_trial()
+    clock.t += 1.5
+    assert s.answer("real", 3)["response_time_s"] == pytest.approx(1.5)
+
+
 def test_a_finished_session_cannot_be_answered_again(study):
     s = ReaderSession(study, "R01")
     for _ in range(N_TRIALS):

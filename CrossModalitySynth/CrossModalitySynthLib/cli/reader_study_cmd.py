@@ -2,9 +2,11 @@
 
 Subcommands: ``create`` (images, sessions and the answer key), ``session`` (an interactive
 terminal session for one reader), ``answer`` (record one answer, for scripts), ``status``
-(progress of each reader), ``analyze`` (statistics and reports; needs the key).
+(progress of each reader), ``serve`` (the study in readers' web browsers, :mod:`..web.gateway`),
+``analyze`` (statistics and reports; needs the key).
 """
 
+import os
 import sys
 
 from ..errors import ConfigError, InputError
@@ -82,6 +84,21 @@ def register(sub, help_text: str) -> None:
     st.add_argument("study", help="study folder")
     st.add_argument("--reader", help="only this reader, with the current trial's image")
     st.set_defaults(func=run_status)
+
+    sv = rs.add_parser(
+        "serve",
+        help="serve the study to readers' web browsers: one secret link per reader (needs the 'web' extra)",
+        description="Serve STUDY over HTTP: each reader opens their own link and answers one trial at a time in a "
+        "Slicer slice view (keys R / S, 1-5, Enter). Answers go into STUDY/answers/ exactly as a Slicer or terminal "
+        "session writes them. The links (random tokens) are kept in STUDY_web_tokens.json beside the study, so they "
+        "work again after a restart. The answer key is never read. Binds to 127.0.0.1 unless --host says otherwise; "
+        "for a hospital network put a TLS reverse proxy in front (see docs/reader_studies.md).",
+    )
+    sv.add_argument("study", help="study folder")
+    sv.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    sv.add_argument("--port", type=int, default=8080, help="port to listen on (default 8080)")
+    sv.add_argument("--log-dir", metavar="DIR", help="write each reader page's log here (default: discarded)")
+    sv.set_defaults(func=run_serve)
 
     an = rs.add_parser(
         "analyze",
@@ -236,6 +253,14 @@ def run_status(args) -> int:
         if args.reader and not session.finished:
             print(session.current_trial.path)
     return 0
+
+
+def run_serve(args) -> int:
+    from ..web.gateway import serve
+
+    if args.log_dir and not os.path.isdir(args.log_dir):
+        raise InputError(f"The log folder {args.log_dir} does not exist; create it first.")
+    return serve(args.study, host=args.host, port=args.port, log_dir=args.log_dir)
 
 
 def run_analyze(args) -> int:

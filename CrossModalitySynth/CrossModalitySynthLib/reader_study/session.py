@@ -290,6 +290,12 @@ class ReaderSession:
             self._shown_at = self._clock()
         return trial
 
+    def restart_clock(self) -> None:
+        """Restart the shown trial's response-time clock: the reader sees the trial only now (a web
+        page that connects, or reconnects after a reload, after the trial was put on screen)."""
+        if self._shown_index is not None:
+            self._shown_at = self._clock()
+
     @property
     def can_go_back(self) -> bool:
         return self.study.allow_back and not self.finished and self._position > 1
