@@ -28,7 +28,9 @@ COMMANDS = [
     ("run", "run_cmd", "the whole pipeline: synthetic CT + liver segmentation + overlay pictures + JSON summary"),
     ("evaluate", "evaluate_cmd", "evaluate synthetic CTs against real ones: MAE/PSNR/SSIM/MS-SSIM, FID/KID, histograms, "
      "spectra, segmentation; writes metrics.json, per_case.csv, plots and an HTML report"),
-    ("reader-study", "reader_study_cmd", "blind reader studies (visual Turing test): create, run in a terminal, analyse"),
+    ("view", "view_cmd", "review a 'cmsynth run' output in a web browser: linked slice views, liver outline, 3D surface"),
+    ("reader-study", "reader_study_cmd", "blind reader studies (visual Turing test): create, read in a web browser or a "
+     "terminal, analyse"),
     ("worker", "worker_cmd", "a long-lived process running run/synthesize/segment requests (JSON lines on stdin) "
      "with its models kept loaded"),
 ]

@@ -64,6 +64,11 @@ def make_viewer(server, views: Sequence[Dict[str, str]], horizontal: bool = True
         raise ImportError(f"{MISSING_WEB} ({exc})") from None
 
     app = SlicerApp()
+    # VTK's warnings (deprecation notes of the off-screen interactor on every page start) would
+    # fill the coordinator's terminal; errors still show
+    from vtkmodules.vtkCommonCore import vtkObject
+
+    vtkObject.GlobalWarningDisplayOff()
     register_rca_factories(app.view_manager, server, slice_view_ui_f=_no_gutter, three_d_view_ui_f=_no_gutter)
     items: List = []
     for view in views:
