@@ -9,6 +9,7 @@ against a blank view, and everything the page received against the study's secre
 import io
 import json
 import os
+import pathlib
 import subprocess
 import sys
 
@@ -28,9 +29,8 @@ TYPED = [("r", "4"), ("s", "2"), ("s", "5"), ("r", "1"), ("r", "3"), ("s", "4")]
 TYPED_R02 = [("s", "3"), ("s", "3"), ("r", "5"), ("r", "2"), ("s", "1"), ("r", "4")]
 
 
-@pytest.fixture(scope="module")
-def study(tmp_path_factory):
-    root = tmp_path_factory.mktemp("webstudy")
+def make_study(root, *options):
+    root = pathlib.Path(root)
     data = write_dataset(str(root / "data"), N_TRIALS, seed=3)
     for folder in data.values():  # 3 HU more soft tissue per mm of z: each slice differs from the next
         for name in os.listdir(folder):
@@ -46,10 +46,16 @@ def study(tmp_path_factory):
     out = subprocess.run(
         [os.path.join(os.path.dirname(sys.executable), "cmsynth"), "reader-study", "create", "--real", data["real"],
          "--synthetic", data["synthetic"], "--readers", "2", "--trials-per-reader", str(N_TRIALS), "--mode", "volumes",
-         "--size", "64", "64", "20", "--spacing", "1.6", "1.6", "4", "--out", study_dir], capture_output=True, text=True,
+         "--size", "64", "64", "20", "--spacing", "1.6", "1.6", "4", "--out", study_dir, *options],
+        capture_output=True, text=True,
     )
     assert out.returncode == 0, out.stderr
     return study_dir
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    return make_study(tmp_path_factory.mktemp("webstudy"))
 
 
 def secrets_of(study_dir):
@@ -151,6 +157,12 @@ def test_a_reader_completes_the_study_with_the_keyboard_through_reload_and_sigki
                     wait_progress(page, f"{i + 2} / {N_TRIALS}")
             assert len(answers(study, "R01")) == 2 and len(answers(study, "R02")) == 2
 
+            # the study does not allow going back: no Previous button, Backspace does nothing
+            assert r1.locator("#cms-back").count() == 0
+            r1.keyboard.press("Backspace")
+            r1.wait_for_timeout(500)
+            assert progress(r1) == f"3 / {N_TRIALS}"
+
             # a reload resumes at the first trial without an answer
             texts.append(r1.locator("body").inner_text())
             r1.reload()
@@ -200,3 +212,42 @@ def test_a_reader_completes_the_study_with_the_keyboard_through_reload_and_sigki
         rows = [line for line in f.read().splitlines()[1:] if line.strip()]
     assert sum(1 for row in rows if row.startswith("R01,")) == N_TRIALS
     assert sum(1 for row in rows if row.startswith("R02,")) == 2
+
+
+def test_going_back_and_changing_the_window_when_the_study_allows_them(tmp_path):
+    require_web()
+    from playwright.sync_api import sync_playwright
+
+    study_dir = make_study(tmp_path / "allowing", "--allow-back", "--allow-window-change")
+    served = ServedStudy(study_dir, str(tmp_path)).start()
+    try:
+        with sync_playwright() as pw:
+            chromium = browser(pw)
+            page = chromium.new_page(viewport={"width": 1100, "height": 800})
+            page.goto(served.links["R01"])
+            wait_progress(page, f"1 / {N_TRIALS}", timeout=120_000)
+            before = view_pixels(page)
+            box = page.locator("#cms-view").bounding_box()
+            cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+            page.mouse.move(cx, cy)
+            page.mouse.down()
+            page.mouse.move(cx + 150, cy + 120, steps=10)
+            page.mouse.up()
+            page.wait_for_timeout(1500)
+            assert np.abs(view_pixels(page) - before).mean() > 1.0, "the window did not change"
+
+            type_answer(page, ("r", "2"))
+            wait_progress(page, f"2 / {N_TRIALS}")
+            assert page.locator("#cms-back").count() == 1
+            page.keyboard.press("Backspace")
+            wait_progress(page, f"1 / {N_TRIALS}")  # the earlier answer is shown again
+            assert page.evaluate("() => [window.trame.state.get('answer'), window.trame.state.get('confidence')]") == [
+                "real", 2]
+            type_answer(page, ("s", "5"))
+            wait_progress(page, f"2 / {N_TRIALS}")
+            chromium.close()
+    finally:
+        served.stop()
+    records = answers(study_dir, "R01")
+    assert [(r["type"], r["trial_index"], r["answer"], r["confidence"]) for r in records] == [
+        ("answer", 1, "real", 2), ("revision", 1, "synthetic", 5)]
