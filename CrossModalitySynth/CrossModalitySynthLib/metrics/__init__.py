@@ -52,7 +52,7 @@ from .paired import (
     psnr,
     ssim_synthrad2023,
 )
-from .segmentation import SegmentationScores, multilabel_scores, segmentation_scores
+from .segmentation import SegmentationScores, inplane_outline_distances, multilabel_scores, segmentation_scores
 from .spectral import RadialProfile, SpectralComparison, compare_spectra, mean_radial_profile, radial_profile
 from .statistics import BootstrapCI, WilcoxonResult, compare_paired, paired_bootstrap_ci, wilcoxon_signed_rank
 
@@ -95,6 +95,7 @@ __all__ = [
     "psnr",
     "radial_profile",
     "segmentation_scores",
+    "inplane_outline_distances",
     "ssim_synthrad2023",
     "volume_features",
     "wasserstein_binned",
