@@ -22,6 +22,7 @@ from CrossModalitySynthLib.geometry import Grid
 from CrossModalitySynthLib.inference import EngineOptions, load_model, segment
 from CrossModalitySynthLib.inference.slice_runner import class_probabilities, label_from_logits, restore_label, run_slices
 from CrossModalitySynthLib.io import read_volume
+from CrossModalitySynthLib.metrics import inplane_outline_distances
 from CrossModalitySynthLib.preprocess import ModelGridSpec, prepare
 
 RADIUS = 20.0
@@ -188,21 +189,8 @@ def test_engine_and_training_validation_give_the_same_label(tmp_path):
     assert np.count_nonzero(a != b) <= max(3, a.size // 100000)
 
 
-def _inplane_outline(pred: np.ndarray, ref: np.ndarray, spacing_xyz):
-    """In the axial slices holding both: (distances in mm from each predicted outline pixel to the true
-    outline, the same from the true outline to the predicted one)."""
-    to_true, to_pred = [], []
-    sampling = (spacing_xyz[1], spacing_xyz[0])
-    for p, r in zip(pred, ref):
-        if p.any() and r.any():
-            bp, br = p & ~ndimage.binary_erosion(p), r & ~ndimage.binary_erosion(r)
-            to_true.append(ndimage.distance_transform_edt(~br, sampling=sampling)[bp])
-            to_pred.append(ndimage.distance_transform_edt(~bp, sampling=sampling)[br])
-    return np.concatenate(to_true), np.concatenate(to_pred)
-
-
 def test_demo_liver_model_cli_on_a_chaos_size_case_is_no_worse(tmp_path, cli):
-    """cmsynth segment with the demo liver U-Net (4 mm model grid) on a CHAOS-size phantom case
+    """cmsynth segment with the demo liver U-Net (2 mm model grid) on a CHAOS-size phantom case
     (1.56 mm in-plane): Dice and in-plane outline error at least as good as the old rule (label on
     the model grid, nearest neighbour back), computed here from the same network output."""
     code, _, err = cli("phantom", "--out", tmp_path / "ph", "--size", "chaos", "--seed", "2000", "--cases", "1")
@@ -221,22 +209,24 @@ def test_demo_liver_model_cli_on_a_chaos_size_case_is_no_worse(tmp_path, cli):
     model = load_model(Registry().resolve("demo-liver-unet-t1in"), EngineOptions(device="cpu", precision="fp32"))
     mr = read_volume(str(case / "t1_in.nii.gz"))
     prepared = prepare([mr], model.grid_spec, modality="MR", names=model.input_sequences)
-    assert prepared.resampled and prepared.model_grid.spacing[0] == 4.0
+    assert prepared.resampled and prepared.model_grid.spacing[0] > mr.GetSpacing()[0]  # a coarser model grid
     logits = run_slices(model.runner, prepared.array, 8)
     old = sitk.GetArrayFromImage(prepared.restore(label_from_logits(logits), kind="label")) > 0
 
     def dice(p):
         return 2 * (p & truth).sum() / (p.sum() + truth.sum())
 
-    new_to_true, true_to_new = _inplane_outline(new, truth, truth_img.GetSpacing())
-    old_to_true, true_to_old = _inplane_outline(old, truth, truth_img.GetSpacing())
+    new_to_true, true_to_new = inplane_outline_distances(new, truth, truth_img.GetSpacing())
+    old_to_true, true_to_old = inplane_outline_distances(old, truth, truth_img.GetSpacing())
     print("demo liver, chaos seed 2000: Dice {:.4f} (old rule {:.4f}); in-plane outline error, mean of both directions "
           "{:.2f} mm (old {:.2f} mm), predicted -> true {:.2f} mm (old {:.2f} mm), predicted outline {} pixels (old {})"
           .format(dice(new), dice(old), np.concatenate([new_to_true, true_to_new]).mean(),
                   np.concatenate([old_to_true, true_to_old]).mean(), new_to_true.mean(), old_to_true.mean(),
                   new_to_true.size, old_to_true.size))
     assert dice(new) >= dice(old) and dice(new) > 0.85
-    # the 4 mm steps are gone: a shorter predicted outline (a staircase has more pixels per mm of
-    # outline), each of its pixels at least as close to the true outline on average
-    assert new_to_true.size < 0.9 * old_to_true.size
+    # no model-grid steps: a shorter predicted outline (a staircase has more pixels per mm of
+    # outline; with this 2 mm model grid on a 1.56 mm input the steps are small, so the margin is
+    # too: 5,969 pixels against 6,554 when measured), each of its pixels at least as close to the
+    # true outline on average. test_smooth_sphere_stays_smooth_... checks the rule on a coarser grid.
+    assert new_to_true.size < 0.95 * old_to_true.size
     assert new_to_true.mean() <= old_to_true.mean()

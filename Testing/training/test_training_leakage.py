@@ -229,9 +229,9 @@ def fake_roots(tmp_path_factory):
     base = tmp_path_factory.mktemp("fake_data")
     return {
         # the commands in the configs' headers: cmsynth phantom --cases 40 --size chaos (seed 0);
-        # python -m cmsynth_training.demo data (seeds 1000-1011, held-out 9000-9002)
+        # python -m cmsynth_training.demo data (seeds 1000-1023, held-out 9000-9002)
         "phantom_chaos": _fake_phantom(str(base / "phantom_chaos"), 40, 0),
-        "phantom_train": _fake_phantom(str(base / "phantom_train"), 12, 1000),
+        "phantom_train": _fake_phantom(str(base / "phantom_train"), 24, 1000),
         "phantom_heldout": _fake_phantom(str(base / "phantom_heldout"), 3, 9000),
         "CHAOS": _fake_chaos(str(base / "CHAOS")),
     }
