@@ -76,6 +76,30 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_listening(port: int, timeout_s: float = 60.0) -> None:
+    """Return once something accepts connections on 127.0.0.1:``port``; fail after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise AssertionError(f"nothing listened on port {port} in time")
+
+
+def drag_across(page, selector: str) -> None:
+    """A left-button drag from the middle of ``selector`` down and to the right (Slicer's
+    window/level gesture in a slice view), then a moment for the new frame."""
+    box = page.locator(selector).bounding_box()
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(cx, cy)
+    page.mouse.down()
+    page.mouse.move(cx + 150, cy + 120, steps=10)
+    page.mouse.up()
+    page.wait_for_timeout(1500)
+
+
 def http_get(url: str, timeout: float = 30.0):
     """(status, body text) of a GET; a 4xx/5xx is returned, not raised."""
     try:
@@ -124,17 +148,8 @@ class ServedStudy:
                 self.links[m.group(2) or "coordinator"] = m.group(3).replace("localhost", "127.0.0.1", 1)
             if line.startswith("Send each reader"):
                 break
-        self._wait_listening(deadline)
+        wait_listening(self.port, deadline - time.monotonic())
         return self
-
-    def _wait_listening(self, deadline: float) -> None:
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return
-            except OSError:
-                time.sleep(0.2)
-        raise AssertionError("serve did not listen in time")
 
     def kill(self) -> None:
         """SIGKILL the gateway (its page processes end when their stdin pipe closes)."""

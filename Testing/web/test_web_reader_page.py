@@ -18,7 +18,7 @@ import pytest
 import SimpleITK as sitk
 
 from testsupport.readers import write_dataset
-from testsupport.web import ServedStudy, answers, browser, require_web, wslink_texts
+from testsupport.web import ServedStudy, answers, browser, drag_across, require_web, wslink_texts
 
 pytestmark = pytest.mark.slow
 
@@ -132,13 +132,7 @@ def test_a_reader_completes_the_study_with_the_keyboard_through_reload_and_sigki
             pixels = view_pixels(r1)
             assert pixels.std() > 10 and len(np.unique(pixels)) > 50, "the slice view shows no image"
             # the study does not allow window changes: a drag (Slicer's window/level) changes nothing
-            box = r1.locator("#cms-view").bounding_box()
-            cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
-            r1.mouse.move(cx, cy)
-            r1.mouse.down()
-            r1.mouse.move(cx + 150, cy + 120, steps=10)
-            r1.mouse.up()
-            r1.wait_for_timeout(1500)
+            drag_across(r1, "#cms-view")
             assert np.abs(view_pixels(r1) - pixels).mean() < 1.0, "the window changed"
             # volumes mode: the wheel scrolls through the slices
             for _ in range(4):
@@ -227,13 +221,7 @@ def test_going_back_and_changing_the_window_when_the_study_allows_them(tmp_path)
             page.goto(served.links["R01"])
             wait_progress(page, f"1 / {N_TRIALS}", timeout=120_000)
             before = view_pixels(page)
-            box = page.locator("#cms-view").bounding_box()
-            cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
-            page.mouse.move(cx, cy)
-            page.mouse.down()
-            page.mouse.move(cx + 150, cy + 120, steps=10)
-            page.mouse.up()
-            page.wait_for_timeout(1500)
+            drag_across(page, "#cms-view")
             assert np.abs(view_pixels(page) - before).mean() > 1.0, "the window did not change"
 
             type_answer(page, ("r", "2"))

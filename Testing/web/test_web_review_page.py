@@ -9,15 +9,13 @@ synthetic MRI run (no liver: no 3D view, the presets act on the input CT).
 
 import io
 import os
-import socket
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
 
-from testsupport.web import browser, free_port, require_web
+from testsupport.web import browser, free_port, require_web, wait_listening
 
 pytestmark = pytest.mark.slow
 
@@ -49,14 +47,7 @@ class Served:
                                      stderr=subprocess.PIPE, text=True)
         line = self.proc.stdout.readline()
         assert line.startswith("review page: http://localhost:"), line
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return
-            except OSError:
-                time.sleep(0.2)
-        raise AssertionError("cmsynth view did not listen")
+        wait_listening(self.port)
 
     def stop(self):
         self.proc.terminate()
