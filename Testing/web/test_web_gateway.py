@@ -8,6 +8,7 @@ import asyncio
 import http.client
 import json
 import os
+import re
 import socket
 import stat
 import subprocess
@@ -121,6 +122,40 @@ def test_a_reader_page_is_served_and_an_oversized_websocket_message_is_refused(s
     kind, code = asyncio.run(send(300 * 1024))
     assert kind in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING)
     assert code == aiohttp.WSCloseCode.MESSAGE_TOO_BIG
+
+
+def _hello(secret):
+    import msgpack
+
+    body = msgpack.packb({"wslink": "1.0", "id": "system:c0:0", "method": "wslink.hello",
+                          "args": [{"secret": secret}], "kwargs": {}}, use_bin_type=True)
+    return (1).to_bytes(4, "little") + (0).to_bytes(4, "little") + len(body).to_bytes(4, "little") + body
+
+
+def _say_hello(url):
+    """What a websocket at ``url`` answers to the hello a browser sends (the default secret)."""
+    import aiohttp
+    import msgpack
+
+    async def go():
+        async with aiohttp.ClientSession() as http:
+            async with http.ws_connect(url) as ws:
+                await ws.send_bytes(_hello("wslink-secret"))
+                msg = await ws.receive(timeout=30)
+                return msgpack.unpackb(msg.data[12:], raw=False) if msg.type == aiohttp.WSMsgType.BINARY else None
+
+    return asyncio.run(go())
+
+
+def test_a_page_process_gives_no_session_to_a_direct_local_connection(served):
+    status, _ = http_get(served.links["R02"], timeout=180)  # starts R02's page process
+    assert status == 200
+    with open(os.path.join(served.work_dir, "logs", "page-R02.log")) as f:
+        port = int(re.search(r"listening on 127\.0\.0\.1:(\d+)", f.read()).group(1))
+    through_gateway = _say_hello(served.links["R02"].replace("http://", "ws://") + "ws")
+    assert "clientID" in through_gateway["result"]  # the gateway put the page's key into the hello
+    direct = _say_hello(f"ws://127.0.0.1:{port}/ws")
+    assert direct is None or ("error" in direct and "clientID" not in str(direct.get("result")))
 
 
 def test_serve_refuses_a_missing_study_and_a_busy_port_in_one_sentence(served, tmp_path):

@@ -18,15 +18,23 @@ gateway never reads the answer key.
 The page processes get a pipe as stdin and end when it closes, so they end with the gateway
 however it ends (SIGKILL included); every answer is on disk before the page moves on, so a new
 gateway resumes each reader at the first trial without an answer.
+
+A page process listens on a private port of 127.0.0.1 and opens a websocket session only for a
+client that says its secret (wslink's ``hello``): a random key the gateway writes for it into a
+file only the coordinator's account can read (``--authKeyFile``) and puts into the browser's
+``hello`` as it forwards it. The browser never sees the key, and another account on the machine
+that connects to the private port directly gets no session.
 """
 
 import asyncio
 import html
 import os
 import re
+import secrets
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from typing import Dict, Optional
 
@@ -62,16 +70,24 @@ def safe_tail(tail: str) -> bool:
 class PageProcess:
     """One reader's page process (started on demand, ended with the gateway)."""
 
-    def __init__(self, study_dir: str, reader_id: str, log_dir: Optional[str] = None):
+    def __init__(self, study_dir: str, reader_id: str, log_dir: Optional[str] = None, key_dir: Optional[str] = None):
         self.study_dir = study_dir
         self.reader_id = reader_id
         self.port = free_port()
         self.log_dir = log_dir
+        self.secret = secrets.token_urlsafe(32)
+        self.key_dir = key_dir or tempfile.mkdtemp(prefix="cmsynth-keys-")  # mode 0700
         self.proc: Optional[subprocess.Popen] = None
+
+    def _key_file(self) -> str:
+        fd, path = tempfile.mkstemp(dir=self.key_dir, prefix="page-")  # mode 0600
+        with os.fdopen(fd, "w") as f:
+            f.write(self.secret)
+        return path
 
     def start(self) -> None:
         cmd = [sys.executable, "-m", "CrossModalitySynthLib.web.reader_page", self.study_dir, self.reader_id,
-               "--port", str(self.port), "--exit-with-stdin"]
+               "--port", str(self.port), "--exit-with-stdin", "--authKeyFile", self._key_file()]
         out = subprocess.DEVNULL
         if self.log_dir:
             out = open(os.path.join(self.log_dir, f"page-{self.reader_id}.log"), "ab")
@@ -120,6 +136,7 @@ class Gateway:
         self.pages: Dict[str, PageProcess] = {}
         self._locks: Dict[str, asyncio.Lock] = {}
         self._http = None
+        self._key_dir = tempfile.mkdtemp(prefix="cmsynth-keys-")  # the page processes' keys, mode 0700
 
     # ------------------------------------------------------------------ the application
 
@@ -136,6 +153,9 @@ class Gateway:
             await self._http.close()
         for page in self.pages.values():
             page.stop()
+        import shutil
+
+        shutil.rmtree(self._key_dir, ignore_errors=True)
 
     def _not_found(self):
         from aiohttp import web
@@ -197,7 +217,7 @@ class Gateway:
         async with lock:
             page = self.pages.get(reader)
             if page is None or not page.alive:
-                page = PageProcess(self.study.root, reader, self.log_dir)
+                page = PageProcess(self.study.root, reader, self.log_dir, self._key_dir)
                 page.start()
                 self.pages[reader] = page
             if await page.wait_listening():
@@ -219,7 +239,7 @@ class Gateway:
             return web.Response(status=503, text="The reader page could not start; the coordinator's log says why.")
         url = f"http://127.0.0.1:{page.port}/{tail}"
         if request.headers.get("Upgrade", "").lower() == "websocket":
-            return await self._forward_websocket(request, url.replace("http://", "ws://", 1))
+            return await self._forward_websocket(request, url.replace("http://", "ws://", 1), page.secret)
         http = await self._session()
         async with http.get(url, headers={"Accept-Encoding": request.headers.get("Accept-Encoding", "")}) as resp:
             body = await resp.read()
@@ -227,7 +247,7 @@ class Gateway:
             headers["Cache-Control"] = "no-store"
             return web.Response(status=resp.status, body=body, headers=headers)
 
-    async def _forward_websocket(self, request, url: str):
+    async def _forward_websocket(self, request, url: str, secret: str):
         import aiohttp
         from aiohttp import web
 
@@ -240,16 +260,16 @@ class Gateway:
             await client.close()
             return client
 
-        async def pump(src, dst):
+        async def pump(src, dst, rewrite=None):
             async for msg in src:
                 if msg.type == aiohttp.WSMsgType.TEXT:
                     await dst.send_str(msg.data)
                 elif msg.type == aiohttp.WSMsgType.BINARY:
-                    await dst.send_bytes(msg.data)
+                    await dst.send_bytes(rewrite(msg.data) if rewrite else msg.data)
                 else:
                     break
 
-        to_page = asyncio.ensure_future(pump(client, upstream))
+        to_page = asyncio.ensure_future(pump(client, upstream, lambda data: with_secret(data, secret)))
         to_browser = asyncio.ensure_future(pump(upstream, client))
         await asyncio.wait([to_page, to_browser], return_when=asyncio.FIRST_COMPLETED)
         for task in (to_page, to_browser):
@@ -257,6 +277,27 @@ class Gateway:
         await upstream.close()
         await client.close()
         return client
+
+
+def with_secret(frame: bytes, secret: str) -> bytes:
+    """A browser's websocket frame with the page process's key put into it if it is wslink's
+    ``hello`` (a 12-byte header: message id, offset, size, little-endian; then msgpack), else the
+    frame unchanged."""
+    import msgpack
+
+    if len(frame) < 12 or int.from_bytes(frame[4:8], "little") != 0 or \
+            int.from_bytes(frame[8:12], "little") != len(frame) - 12:
+        return frame  # not a whole message in one frame: hello always is
+    try:
+        msg = msgpack.unpackb(frame[12:], raw=False)
+    except (ValueError, msgpack.exceptions.ExtraData, msgpack.exceptions.FormatError, msgpack.exceptions.StackError):
+        return frame
+    if not (isinstance(msg, dict) and msg.get("method") == "wslink.hello" and msg.get("args")
+            and isinstance(msg["args"][0], dict)):
+        return frame
+    msg["args"][0]["secret"] = secret
+    body = msgpack.packb(msg, use_bin_type=True)
+    return frame[:8] + len(body).to_bytes(4, "little") + body
 
 
 def links(tokens: Tokens, base_url: str) -> Dict[str, str]:

@@ -174,6 +174,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--exit-with-stdin", action="store_true", help="end when stdin closes (the gateway went)")
+    parser.add_argument("--authKeyFile", metavar="FILE",
+                        help="the websocket key a client must say (read by trame; the gateway says it for the browser)")
     return parser
 
 
@@ -192,6 +194,7 @@ def main(argv: Optional[list] = None) -> int:
     except CMSynthError as exc:
         print(str(exc), file=sys.stderr)
         return 2
+    print(f"page of reader {args.reader} listening on {args.host}:{args.port}", flush=True)
     server.start(host=args.host, port=args.port, open_browser=False, show_connection_info=False, disable_logging=True)
     return 0
 
