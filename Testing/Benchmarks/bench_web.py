@@ -37,7 +37,6 @@ CMSYNTH = os.path.join(os.path.dirname(sys.executable), "cmsynth")
 WATCH_JS = """
 () => {
   window.__cms = {imgAt: [], progressAt: []};
-  const img = () => document.querySelector('#cms-view img');
   new MutationObserver(() => window.__cms.imgAt.push(performance.now()))
     .observe(document.querySelector('#cms-view'), {attributes: true, subtree: true, attributeFilter: ['src']});
   new MutationObserver(() => window.__cms.progressAt.push(performance.now()))

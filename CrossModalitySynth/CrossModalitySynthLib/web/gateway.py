@@ -31,6 +31,7 @@ import html
 import os
 import re
 import secrets
+import shutil
 import socket
 import subprocess
 import sys
@@ -153,8 +154,6 @@ class Gateway:
             await self._http.close()
         for page in self.pages.values():
             page.stop()
-        import shutil
-
         shutil.rmtree(self._key_dir, ignore_errors=True)
 
     def _not_found(self):
@@ -260,16 +259,18 @@ class Gateway:
             await client.close()
             return client
 
-        async def pump(src, dst, rewrite=None):
+        async def pump(src, dst, secret=None):
+            first = secret is not None  # wslink's hello is the browser's first message: only it is rewritten
             async for msg in src:
                 if msg.type == aiohttp.WSMsgType.TEXT:
                     await dst.send_str(msg.data)
                 elif msg.type == aiohttp.WSMsgType.BINARY:
-                    await dst.send_bytes(rewrite(msg.data) if rewrite else msg.data)
+                    await dst.send_bytes(with_secret(msg.data, secret) if first else msg.data)
+                    first = False
                 else:
                     break
 
-        to_page = asyncio.ensure_future(pump(client, upstream, lambda data: with_secret(data, secret)))
+        to_page = asyncio.ensure_future(pump(client, upstream, secret))
         to_browser = asyncio.ensure_future(pump(upstream, client))
         await asyncio.wait([to_page, to_browser], return_when=asyncio.FIRST_COMPLETED)
         for task in (to_page, to_browser):

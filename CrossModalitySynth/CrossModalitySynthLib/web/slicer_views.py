@@ -40,10 +40,6 @@ class Viewer:
         """The trame-slicer view whose singleton tag is ``name`` ("Red", "Green", "ThreeD" ...)."""
         return self.app.view_manager.get_view(name)
 
-    def view_node(self, name: str):
-        """The MRML view node (a ``vtkMRMLSliceNode`` for a slice view)."""
-        return self.view(name).get_view_node()
-
 
 def _no_gutter(*_args) -> None:
     """Views without trame-slicer's button gutter: the pages draw their own controls."""
