@@ -100,6 +100,20 @@ def test_learning_rate_rule_and_autocast_choice():
     rule = LinearDecay(100, 100)  # the reference: 100 epochs constant, 100 linear decay
     assert [rule(e) for e in (0, 99)] == [1.0, 1.0]
     assert rule(100) == pytest.approx(1 - 1 / 101) and rule(199) == pytest.approx(1 / 101)
-    # bf16 autocast only on CUDA; never on the CPU, whatever the setting
+    # "auto" is bf16 on CUDA only; "bf16" asks for it on the CPU too; "off" never
     cpu = torch.device("cpu")
-    assert not amp_enabled("auto", cpu) and not amp_enabled("bf16", cpu) and not amp_enabled("off", cpu)
+    assert not amp_enabled("auto", cpu) and amp_enabled("bf16", cpu) and not amp_enabled("off", cpu)
+
+
+def test_bf16_on_the_cpu_runs_the_networks_in_bf16_and_still_learns(training_phantom, training_cache):
+    cfg = tiny_config("cyclegan", training_phantom, training_cache, train={"amp": "bf16"})
+    task = build_task(cfg, cache_dir=training_cache)
+    assert task.amp
+    seen = []
+    hook = task.G_A.register_forward_hook(lambda mod, inp, out: seen.append(out.dtype))
+    hist = _repeat(task, _fixed_batch(task), 8)
+    hook.remove()
+    assert seen and set(seen) == {torch.bfloat16}  # the generator ran under autocast in every step
+    assert all(p.dtype == torch.float32 for p in task.G_A.parameters())  # the weights stay float32
+    for key in ("cycle_A", "cycle_B", "G"):
+        assert hist[-1][key] < hist[0][key], (key, [h[key] for h in hist])

@@ -141,7 +141,8 @@ class TrainConfig:
     ``epochs`` at constant learning rate, then ``epochs_decay`` with linear decay to 0.
     ``steps_per_epoch`` null = one pass over the larger domain's slices. ``max_steps`` and
     ``max_wall_time_s`` stop early (a checkpoint is saved). ``amp``: "auto" = bf16 autocast on
-    CUDA and off on CPU, "bf16" or "off". ``seg_loss``: ``synseg`` (SynSeg-Net's
+    CUDA and off on CPU, "bf16" = bf16 autocast on CUDA and on the CPU too (faster only on CPUs
+    with AMX or AVX512-BF16), or "off". ``seg_loss``: ``synseg`` (SynSeg-Net's
     ``dice_loss_norm``: foreground only, squared denominators, pooled over the batch), ``dice``
     (MONAI ``DiceLoss`` defaults), ``ce`` or ``dice_ce``; null = the task's default (EssNet
     ``synseg``, written into the config so the checkpoint records it; U-Net ``dice_ce``).

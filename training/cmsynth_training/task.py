@@ -44,8 +44,14 @@ def set_requires_grad(nets: Sequence[nn.Module], flag: bool) -> None:
 
 
 def amp_enabled(setting: str, device: torch.device) -> bool:
-    """bf16 autocast only on CUDA ("auto" and "bf16"); always off on the CPU."""
-    return setting in ("auto", "bf16") and device.type == "cuda" and torch.cuda.is_bf16_supported()
+    """bf16 autocast: "auto" on CUDA GPUs that support bf16, never on the CPU; "bf16" on CUDA
+    (with bf16 support) and on the CPU, where it pays only on CPUs with bf16 matrix instructions
+    (Intel AMX, AVX512-BF16); "off" never."""
+    if setting == "auto":
+        return device.type == "cuda" and torch.cuda.is_bf16_supported()
+    if setting == "bf16":
+        return device.type == "cpu" or (device.type == "cuda" and torch.cuda.is_bf16_supported())
+    return False
 
 
 class Task:

@@ -36,15 +36,15 @@ SliceFn = Callable[[torch.Tensor], torch.Tensor]
 
 
 def autocast(device: torch.device, enabled: bool):
-    """bf16 autocast on CUDA when ``enabled``; nothing on the CPU."""
-    if enabled and device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
+    """bf16 autocast on ``device`` (CUDA or CPU) when ``enabled``, else nothing."""
+    if enabled and device.type in ("cuda", "cpu"):
+        return torch.autocast(device.type, dtype=torch.bfloat16)
     return nullcontext()
 
 
 def slice_fn(fn: SliceFn, device: torch.device, amp: bool = False):
     """A torch network (N, C, H, W) -> (N, K, H, W) as the slice runner's numpy slice function,
-    without gradients, under bf16 autocast when ``amp`` (CUDA only)."""
+    without gradients, under bf16 autocast when ``amp``."""
     def run(x: np.ndarray) -> np.ndarray:
         with torch.no_grad(), autocast(device, amp):
             return fn(torch.from_numpy(np.ascontiguousarray(x)).to(device)).float().cpu().numpy()
