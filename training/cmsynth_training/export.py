@@ -164,7 +164,7 @@ def measure_training_range(spec: Dict[str, Any]) -> Dict[str, Any]:
     names = [i["name"] for i in spec["inputs"]]
     sequences = [i.get("sequence", i["name"]) for i in spec["inputs"]]
     modality = spec["inputs"][0]["modality"]
-    stats = [volume_statistics(prepare(images, grid, modality=modality, names=sequences), names)
+    stats = [volume_statistics(prepare(images, grid, modality=modality, names=sequences), names, image=images[0])
              for images in _training_images(spec)]
     data = (spec.get("training") or {}).get("data") or {}
     dataset = str(data.get("dataset", "unknown"))
@@ -263,7 +263,7 @@ def export_checkpoint(
                if cfg.task == "essnet" else {}),
             **({"lambda_paired": cfg.train.lambda_paired,
                 "paired_note": "supervised L1 term on phantom MRI/CT pairs (not the paper's unpaired method)"}
-               if cfg.task == "cyclegan" and cfg.train.lambda_paired > 0 else {}),
+               if cfg.task in ("cyclegan", "essnet") and cfg.train.lambda_paired > 0 else {}),
             "wall_time_s": round(float(ckpt.get("wall_time_s", 0.0)), 1),
             "device": "{} ({})".format(ckpt.get("device", "?"), ckpt.get("device_name", "?")),
             "width_note": e.width_note or _paper_width_note(cfg),

@@ -6,7 +6,8 @@ exact preprocessing the engine runs) and :func:`volume_statistics` measures, on 
 
 - the input spacing (in-plane: x and y; through-plane: z, in mm, after reorientation);
 - the body size: the median left-right width and antero-posterior depth of the body in the axial
-  slices whose body area is at least half the largest (mm);
+  slices whose body area is at least half the largest (mm); an MRI's body is found on the input
+  before normalisation and put on the model grid (:func:`body_mask`);
 - per input channel, the histogram of the normalised intensity inside the body
   (:data:`BINS` bins over [-1, 1]).
 
@@ -67,16 +68,28 @@ PHANTOM_FORMAT = "CrossModalitySynth phantom case"
 # ------------------------------------------------------------------------------ measuring
 
 
-def body_mask(prepared) -> np.ndarray:
-    """The body on the model grid, (Z, Y, X) bool: MRI the engine's foreground mask of channel 0
-    (:func:`~CrossModalitySynthLib.preprocess.intensity.foreground_mask`), CT above -500 HU."""
+def body_mask(prepared, image=None) -> np.ndarray:
+    """The body on the model grid, (Z, Y, X) bool. CT: above -500 HU. MRI: the engine's foreground
+    mask (:func:`~CrossModalitySynthLib.preprocess.intensity.foreground_mask`) of channel 0, taken
+    on ``image`` (the input image of channel 0, before normalisation) and put on the model grid
+    like a label, when it is given; else on the normalised array, where the percentile clip can
+    merge a dark tissue with the air (the fat of a fat-suppressed T2 falls below the 0.5th
+    percentile and the body shrinks to its organs)."""
     from ..preprocess.intensity import ct_scale, foreground_mask
 
     a = prepared.array[0]
     if prepared.modality == "CT":
         level = float(ct_scale(prepared.spec.ct_window).forward(np.array([CT_BODY_HU]))[0])
         return a > level
-    return foreground_mask(a)
+    if image is None:
+        return foreground_mask(a)
+    import SimpleITK as sitk
+
+    from ..preprocess import prepare_label
+
+    mask = sitk.GetImageFromArray(foreground_mask(sitk.GetArrayFromImage(image)).astype(np.uint8))
+    mask.CopyInformation(image)
+    return prepare_label(mask, prepared, "nearest") > 0
 
 
 def _extents_mm(mask: np.ndarray, spacing_xyz) -> Dict[str, Optional[float]]:
@@ -93,10 +106,10 @@ def _extents_mm(mask: np.ndarray, spacing_xyz) -> Dict[str, Optional[float]]:
     return {"width": float(np.median(widths)), "depth": float(np.median(depths))}
 
 
-def volume_statistics(prepared, names: Sequence[str], bins: int = BINS) -> Dict[str, Any]:
+def volume_statistics(prepared, names: Sequence[str], bins: int = BINS, image=None) -> Dict[str, Any]:
     """Spacing, body size and per-channel body histograms (``bins`` over [-1, 1]) of one prepared
-    volume (see the module)."""
-    mask = body_mask(prepared)
+    volume (see the module); ``image`` is the input image of channel 0 (see :func:`body_mask`)."""
+    mask = body_mask(prepared, image)
     sp = prepared.orientation.target.spacing
     hists = []
     for c in range(prepared.array.shape[0]):
@@ -228,7 +241,7 @@ def check_input(spec: BundleSpec, prepared, images=None, sources: Optional[Seque
     rec = spec.training_range
     names = list(names or spec.input_names)
     if rec is not None:
-        stats = volume_statistics(prepared, names, int(rec.get("bins", BINS)))
+        stats = volume_statistics(prepared, names, int(rec.get("bins", BINS)), images[0] if images else None)
         lo, hi = rec["spacing_mm"]["inplane"]
         sx, sy = stats["inplane_mm"]
         if _outside(sx, lo, hi) or _outside(sy, lo, hi):
