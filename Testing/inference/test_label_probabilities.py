@@ -190,10 +190,11 @@ def test_engine_and_training_validation_give_the_same_label(tmp_path):
 
 
 def test_demo_liver_model_cli_on_a_chaos_size_case_is_no_worse(tmp_path, cli):
-    """cmsynth segment with the demo liver U-Net (2 mm model grid) on a CHAOS-size phantom case
-    (1.56 mm in-plane): Dice and in-plane outline error at least as good as the old rule (label on
-    the model grid, nearest neighbour back), computed here from the same network output."""
-    code, _, err = cli("phantom", "--out", tmp_path / "ph", "--size", "chaos", "--seed", "2000", "--cases", "1")
+    """cmsynth segment with the demo liver U-Net (1.5 mm model grid) on a CHAOS-size phantom case
+    with a finer grid (seed 2001: 1.41 mm in-plane): Dice and in-plane outline error at least as
+    good as the old rule (label on the model grid, nearest neighbour back), computed here from the
+    same network output."""
+    code, _, err = cli("phantom", "--out", tmp_path / "ph", "--size", "chaos", "--seed", "2001", "--cases", "1")
     assert code == 0, err
     case = tmp_path / "ph" / "case_000"
     out = tmp_path / "liver.nii.gz"
@@ -218,15 +219,17 @@ def test_demo_liver_model_cli_on_a_chaos_size_case_is_no_worse(tmp_path, cli):
 
     new_to_true, true_to_new = inplane_outline_distances(new, truth, truth_img.GetSpacing())
     old_to_true, true_to_old = inplane_outline_distances(old, truth, truth_img.GetSpacing())
-    print("demo liver, chaos seed 2000: Dice {:.4f} (old rule {:.4f}); in-plane outline error, mean of both directions "
+    print("demo liver, chaos seed 2001: Dice {:.4f} (old rule {:.4f}); in-plane outline error, mean of both directions "
           "{:.2f} mm (old {:.2f} mm), predicted -> true {:.2f} mm (old {:.2f} mm), predicted outline {} pixels (old {})"
           .format(dice(new), dice(old), np.concatenate([new_to_true, true_to_new]).mean(),
                   np.concatenate([old_to_true, true_to_old]).mean(), new_to_true.mean(), old_to_true.mean(),
                   new_to_true.size, old_to_true.size))
     assert dice(new) >= dice(old) and dice(new) > 0.85
     # no model-grid steps: a shorter predicted outline (a staircase has more pixels per mm of
-    # outline; with this 2 mm model grid on a 1.56 mm input the steps are small, so the margin is
-    # too: 5,969 pixels against 6,554 when measured), each of its pixels at least as close to the
-    # true outline on average. test_smooth_sphere_stays_smooth_... checks the rule on a coarser grid.
-    assert new_to_true.size < 0.95 * old_to_true.size
+    # outline; with this 1.5 mm model grid on a 1.41 mm input the steps are one input pixel every
+    # ~16, so only "shorter" is asserted, no margin), each of its pixels at least as close to the
+    # true outline on average, and the outline error of both directions no larger.
+    # test_smooth_sphere_stays_smooth_... checks the rule on a much coarser grid.
+    assert new_to_true.size < old_to_true.size
+    assert np.concatenate([new_to_true, true_to_new]).mean() <= np.concatenate([old_to_true, true_to_old]).mean()
     assert new_to_true.mean() <= old_to_true.mean()
