@@ -1,4 +1,4 @@
-"""The optional paired L1 term of the cyclegan task (train.lambda_paired, phantom data only)."""
+"""The optional paired L1 term of the cyclegan and essnet tasks (train.lambda_paired, phantom data only)."""
 
 import numpy as np
 import pytest
@@ -118,10 +118,55 @@ def test_paired_steps_lower_l1(training_phantom, training_cache):
 
 @pytest.mark.parametrize(
     "sections",
-    [{"direction": "CT->MR"}, {"train": {"lambda_paired": -1.0}}],
+    [{"direction": "CT->MR"}, {"train": {"lambda_paired": -1.0}}, {"task": "unet"}],
 )
 def test_lambda_paired_config_checks(training_phantom, training_cache, sections):
     train = {"lambda_paired": 1.0, **sections.get("train", {})}
     extra = {k: v for k, v in sections.items() if k != "train"}
     with pytest.raises(ConfigError, match="lambda_paired"):
-        tiny_config("cyclegan", training_phantom, training_cache, train=train, **extra)
+        tiny_config(extra.pop("task", "cyclegan"), training_phantom, training_cache, train=train, **extra)
+
+
+# --------------------------------------------------------------------------- essnet (CT -> MRI)
+
+
+def test_essnet_paired_batch_is_the_ct_patients_ct_on_mr_with_label_and_mri(training_phantom, training_cache):
+    cfg = tiny_config("essnet", training_phantom, training_cache, data={"load_size": 32}, train={"lambda_paired": 10.0})
+    task = build_task(cfg, cache_dir=training_cache)
+    a = task.dataset.a
+    assert isinstance(a, PairedSliceSet) and a.channels == 1 and a.target_channels == 1
+    ct_cases = task.data_summary["ct_cases"]
+    assert [v.meta["case"] for v in a.volumes] == ct_cases == [t.meta["case"] for t in a.targets]
+    assert {v.meta["kind"] for v in a.volumes} == {"CT_ON_MR"} and {t.meta["kind"] for t in a.targets} == {"MR"}
+    assert {v.meta["case"] for v in task.dataset.b.volumes}.isdisjoint(ct_cases)  # B: the other patients' MRI
+    key, batch = _batch(task)
+    assert batch["A"].shape == batch["A_paired"].shape == batch["A_label"].shape == (1, 1, 32, 32)
+    ia = key[1] % len(a)
+    hits = _locate(a.image(ia), batch["A"][0].numpy())
+    assert hits, "A is not a window of its CT-on-MR slice"
+    # the MRI target and the liver label went through the same window
+    assert any(np.array_equal(_window(a.target(ia), 32, *h), batch["A_paired"][0].numpy())
+               and np.array_equal(_window(a.label(ia)[None], 32, *h), batch["A_label"][0].numpy()) for h in hits)
+
+
+def test_essnet_lambda_paired_adds_exactly_its_l1_term(training_phantom, training_cache):
+    cfgp = tiny_config("essnet", training_phantom, training_cache, train={"lambda_paired": 5.0})
+    cfg0 = tiny_config("essnet", training_phantom, training_cache)
+    torch.manual_seed(0)
+    taskp = build_task(cfgp, cache_dir=training_cache)
+    _, pbatch = _batch(taskp)
+    torch.manual_seed(0)
+    task0 = build_task(cfg0, cache_dir=training_cache)
+    with torch.no_grad():
+        expected = 5.0 * (taskp.G_A(pbatch["A"]) - pbatch["A_paired"]).abs().mean()
+    taskp.setup_training()
+    task0.setup_training()
+    outp = taskp.train_step(pbatch)
+    out0 = task0.train_step({k: v for k, v in pbatch.items() if k != "A_paired"})
+    assert "paired" not in out0
+    assert float(outp["paired"]) == pytest.approx(float(expected), rel=1e-5)
+    assert float(outp["G"] - outp["paired"]) == pytest.approx(float(out0["G"]), rel=1e-5)
+    for k in ("seg", "cycle_A", "cycle_B"):
+        assert torch.equal(outp[k], out0[k]), k
+    hist = [float(taskp.train_step(pbatch)["paired"]) for _ in range(16)]
+    assert hist[-1] < 0.8 * float(outp["paired"]), hist

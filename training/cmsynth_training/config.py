@@ -149,10 +149,12 @@ class TrainConfig:
     ``lambda_identity`` null = the task's default (CycleGAN 0.5 x the cycle weight, EssNet 0:
     its loss has no identity term). ``num_threads`` sets torch's
     CPU threads (null = torch's default; 1 is much faster on a CPU shared with other jobs).
-    ``lambda_paired`` (cyclegan, MR->CT, phantom data only; default 0 = the paper's purely
-    unpaired CycleGAN): adds ``lambda_paired * |G_A(MRI) - CT|`` (L1, normalised units) with the
-    training MRI patients' own CT on the MR grid (``ct_on_mr``), same crop and flip. Real
-    unpaired data has no such pairs; it is meant for demo models on the digital phantom.
+    ``lambda_paired`` (cyclegan MR->CT or essnet, phantom data only; default 0 = the paper's purely
+    unpaired method): cyclegan adds ``lambda_paired * |G_A(MRI) - CT|`` (L1, normalised units)
+    with the training MRI patients' own CT on the MR grid (``ct_on_mr``), same crop and flip;
+    essnet draws its CT from the CT patients' ``ct_on_mr`` and adds ``lambda_paired *
+    |G_A(CT) - MRI|`` with their own MRI. Real unpaired data has no such pairs; it is meant for
+    demo models on the digital phantom.
     ``batched_step`` (cyclegan, essnet): one generator call on ``[real_A, real_B]`` for the fake and the
     identity image, one on ``[fake_B, real_B, real_A]``, and one discriminator call on
     ``[real, fake]`` (the same maths: InstanceNorm and the PatchGAN work per sample); false =
@@ -482,10 +484,11 @@ def validate(cfg: Config, source: str = "the configuration", check_paths: bool =
     if t.lambda_paired < 0:
         raise ConfigError("train.lambda_paired must be >= 0, got {}.".format(t.lambda_paired))
     if t.lambda_paired > 0:
-        if cfg.task != "cyclegan" or cfg.direction != Direction.MR_TO_CT or d.dataset != "phantom":
+        cyclegan_mr_ct = cfg.task == "cyclegan" and cfg.direction == Direction.MR_TO_CT
+        if not (cyclegan_mr_ct or cfg.task == "essnet") or d.dataset != "phantom":
             raise ConfigError(
-                "train.lambda_paired needs the cyclegan task, direction MR->CT and phantom data (the CT on the MR "
-                "grid of the same patient); set it to 0 otherwise."
+                "train.lambda_paired needs phantom data (the CT on the MR grid of the same patient) and the cyclegan "
+                "task with direction MR->CT or the essnet task; set it to 0 otherwise."
             )
     if t.lr <= 0:
         raise ConfigError("train.lr must be positive, got {}.".format(t.lr))

@@ -15,6 +15,12 @@ MONAI U-Net (``unet``, default) or SynSeg-Net's segmenter (``resnet9``: the ResN
 with 9 blocks of width ``ngf`` and 2 output channels, N(0, ``train.init_gain``) init). One
 Adam optimises G_A, G_B and S together; D_A and D_B each have their own Adam. The identity term
 is off by default (``train.lambda_identity`` > 0 turns it on when the channel counts agree).
+
+Optional, not in the paper: ``train.lambda_paired > 0`` (phantom data) draws A from the CT
+patients' CT on their own MR grid (``ct_on_mr``, with the liver label of that grid) together
+with the same patients' MRI, cropped and flipped alike, and adds
+``lambda_paired * |G_A(CT) - MRI|`` to ``L_G``; B stays the MRI of the other patients
+(the demo EssNet uses it; real unpaired data cannot).
 """
 
 from typing import Any, Dict, List, Optional, Tuple
@@ -25,10 +31,10 @@ import torch
 from CrossModalitySynthLib.networks import EssNet, NetworkConfig, build_generator, init_weights
 
 from .cyclegan import CycleSteps, Discriminators, Generators
-from .data import CaseRef, UnpairedSlices, training_cases, training_record
+from .data import CaseRef, PairedSliceSet, UnpairedSlices, cached_volume, training_cases, training_record
 from .distributed import wrap
 from .validation import evaluate_cases, liver_case, sct_mae_case, smr_mae_case
-from .losses import GANLoss, segmentation_loss
+from .losses import GANLoss, l1, segmentation_loss
 from .task import Task, first_channel, liver_unet_config
 
 
@@ -105,7 +111,15 @@ class EssNetTask(CycleSteps, Task):
     def build_data(self, cache_dir: str, length: Optional[int] = None):
         d = self.cfg.data
         mr_cases, ct_cases = training_cases(self.cfg)
-        ct = self.slice_set(cache_dir, [CaseRef(d.dataset, d.root, c, "CT") for c in ct_cases], True, "CT")
+        paired = self.cfg.train.lambda_paired > 0
+        if paired:
+            # the CT patients' CT on their own MR grid (liver label of that grid) with their MRI
+            ct_vols = [cached_volume(cache_dir, CaseRef(d.dataset, d.root, c, "CT_ON_MR"), self.spec, True) for c in ct_cases]
+            mr_vols = [cached_volume(cache_dir, CaseRef(d.dataset, d.root, c, "MR", self.mr_sequences), self.spec, False)
+                       for c in ct_cases]
+            ct = PairedSliceSet(ct_vols, mr_vols, d.min_foreground, "CT on MR + MRI (paired)")
+        else:
+            ct = self.slice_set(cache_dir, [CaseRef(d.dataset, d.root, c, "CT") for c in ct_cases], True, "CT")
         mr = self.slice_set(cache_dir, [CaseRef(d.dataset, d.root, c, "MR", self.mr_sequences) for c in mr_cases], False, "MRI")
         self.dataset = UnpairedSlices(ct, mr, self.aug, self.cfg.seed, label_a=True, length=length)
         self._preview_sets = [(ct, True)]
@@ -116,12 +130,22 @@ class EssNetTask(CycleSteps, Task):
             "mr_slices": len(mr),
             "unpaired": "CT (with liver labels) and MRI from different patients",
         }
+        if paired:
+            self.data_summary["paired"] = ("lambda_paired {}: the CT patients' ct_on_mr (liver label of the MR grid) "
+                                           "with their own MRI, same crop and flip".format(self.cfg.train.lambda_paired))
         return self.dataset
 
     def extra_generator_losses(self, batch: Dict[str, torch.Tensor], out: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
-        """EssNet's segmentation loss: S on the synthetic MRI against the CT's liver label."""
+        """EssNet's segmentation loss: S on the synthetic MRI against the CT's liver label; with
+        ``train.lambda_paired`` also the paired L1 term (phantom pairs only)."""
+        t = self.cfg.train
         label_A = batch["A_label"].to(self.device, non_blocking=True)
-        return {"seg": self.seg_loss(out["seg"], label_A) * self.cfg.train.lambda_seg}
+        losses = {"seg": self.seg_loss(out["seg"], label_A) * t.lambda_seg}
+        if t.lambda_paired > 0:
+            if "A_paired" not in batch:
+                raise ValueError("train.lambda_paired > 0 needs paired batches (A_paired); build the data with build_data")
+            losses["paired"] = l1(out["fake_B"], batch["A_paired"].to(self.device, non_blocking=True)) * t.lambda_paired
+        return losses
 
     @torch.no_grad()
     def preview(self) -> Tuple[List[List[np.ndarray]], List[str]]:
