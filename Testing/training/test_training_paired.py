@@ -40,6 +40,26 @@ def _locate(full: np.ndarray, crop_img: np.ndarray):
     return hits
 
 
+def _paired_and_plain_step(task_name, root, cache, data=None, lam=5.0):
+    """One generator step of the same networks (same seed) on one paired batch, with
+    ``lambda_paired`` ``lam`` and with 0 (the batch without its target): (task, batch, outputs
+    with the term, outputs without, the expected term ``lam * |G_A(A) - target|``)."""
+    cfgp = tiny_config(task_name, root, cache, data=data or {}, train={"lambda_paired": lam})
+    cfg0 = tiny_config(task_name, root, cache, data=data or {})
+    torch.manual_seed(0)
+    taskp = build_task(cfgp, cache_dir=cache)
+    _, pbatch = _batch(taskp)
+    torch.manual_seed(0)
+    task0 = build_task(cfg0, cache_dir=cache)
+    with torch.no_grad():
+        expected = lam * (taskp.G_A(pbatch["A"]) - pbatch["A_paired"]).abs().mean()
+    taskp.setup_training()
+    task0.setup_training()
+    outp = taskp.train_step(pbatch)
+    out0 = task0.train_step({k: v for k, v in pbatch.items() if k != "A_paired"})
+    return taskp, pbatch, outp, out0, expected
+
+
 def test_paired_batch_same_case_same_crop(training_phantom, training_cache):
     # load_size == crop_size: no rescaling, so each crop is an exact window of the prepared slice
     cfg = tiny_config("cyclegan", training_phantom, training_cache, data={**T1DUAL, "load_size": 32},
@@ -89,18 +109,7 @@ def test_lambda_paired_zero_leaves_loss_unchanged(training_phantom, training_cac
         assert torch.equal(out0[k], out1[k]), k
 
     # lambda_paired > 0 adds exactly lambda * |G_A(A) - CT| to the generator loss
-    cfgp = tiny_config("cyclegan", training_phantom, training_cache, data=T1DUAL, train={"lambda_paired": 5.0})
-    torch.manual_seed(0)
-    taskp = build_task(cfgp, cache_dir=training_cache)
-    _, pbatch = _batch(taskp)
-    torch.manual_seed(0)
-    task2 = build_task(cfg0, cache_dir=training_cache)
-    with torch.no_grad():
-        expected = 5.0 * (taskp.G_A(pbatch["A"]) - pbatch["A_paired"]).abs().mean()
-    taskp.setup_training()
-    task2.setup_training()
-    outp = taskp.train_step(pbatch)
-    out2 = task2.train_step({k: v for k, v in pbatch.items() if k != "A_paired"})
+    _, _, outp, out2, expected = _paired_and_plain_step("cyclegan", training_phantom, training_cache, T1DUAL)
     assert float(outp["paired"]) == pytest.approx(float(expected), rel=1e-5)
     assert float(outp["G"] - outp["paired"]) == pytest.approx(float(out2["G"]), rel=1e-5)
     for k in ("G_A", "G_B", "cycle_A", "cycle_B"):
@@ -150,19 +159,7 @@ def test_essnet_paired_batch_is_the_ct_patients_ct_on_mr_with_label_and_mri(trai
 
 
 def test_essnet_lambda_paired_adds_exactly_its_l1_term(training_phantom, training_cache):
-    cfgp = tiny_config("essnet", training_phantom, training_cache, train={"lambda_paired": 5.0})
-    cfg0 = tiny_config("essnet", training_phantom, training_cache)
-    torch.manual_seed(0)
-    taskp = build_task(cfgp, cache_dir=training_cache)
-    _, pbatch = _batch(taskp)
-    torch.manual_seed(0)
-    task0 = build_task(cfg0, cache_dir=training_cache)
-    with torch.no_grad():
-        expected = 5.0 * (taskp.G_A(pbatch["A"]) - pbatch["A_paired"]).abs().mean()
-    taskp.setup_training()
-    task0.setup_training()
-    outp = taskp.train_step(pbatch)
-    out0 = task0.train_step({k: v for k, v in pbatch.items() if k != "A_paired"})
+    taskp, pbatch, outp, out0, expected = _paired_and_plain_step("essnet", training_phantom, training_cache)
     assert "paired" not in out0
     assert float(outp["paired"]) == pytest.approx(float(expected), rel=1e-5)
     assert float(outp["G"] - outp["paired"]) == pytest.approx(float(out0["G"]), rel=1e-5)
