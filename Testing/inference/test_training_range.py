@@ -86,8 +86,9 @@ def test_demo_bundles_record_their_phantom_training_range(model_id):
     if data["phantom_size"] == "small":
         assert sp == ({"inplane": [4.0, 4.0], "through_plane": [5.0, 5.0]} if ct
                       else {"inplane": [6.0, 6.0], "through_plane": [8.5, 8.5]})
-    else:
-        (lo, hi), (zlo, zhi) = ((0.70, 0.80), (3.0, 3.0)) if ct else ((1.40, 1.60), (6.0, 8.0))
+    else:  # a paired EssNet trained on its CT patients' CT on their MR grid (ct_on_mr)
+        on_mr_grid = not ct or spec["training"].get("lambda_paired", 0) > 0
+        (lo, hi), (zlo, zhi) = ((1.40, 1.60), (6.0, 8.0)) if on_mr_grid else ((0.70, 0.80), (3.0, 3.0))
         assert lo <= sp["inplane"][0] < sp["inplane"][1] <= hi
         assert zlo <= sp["through_plane"][0] <= sp["through_plane"][1] <= zhi
     assert [c["name"] for c in rec["channels"]] == [i["name"] for i in spec["inputs"]]
@@ -108,6 +109,26 @@ def test_demo_record_is_what_the_exporter_measures_from_the_recorded_seeds(tmp_p
     absent = str(tmp_path / "absent")  # the training folder is not here: the cases are rendered from their seeds
     data = dict(spec["training"]["data"], root=absent)
     assert measure_training_range(dict(spec, training=dict(spec["training"], data=data))) == spec["training_range"]
+
+
+def test_a_paired_essnet_records_the_ct_on_mr_grid_it_was_trained_on():
+    """A paired EssNet (train.lambda_paired) trains on its CT patients' CT on their MR grid: its
+    record is measured on those volumes (the small phantom's MR grid, 6 x 6 x 8.5 mm), an unpaired
+    one on the CT itself (4 x 4 x 5 mm); both rendered from the recorded seeds."""
+    from cmsynth_training.export import measure_training_range
+
+    spec = load_bundle(os.path.join(MODELS, "demo-ct-to-t1in-essnet")).spec
+    data = {"dataset": "phantom", "root": "absent", "phantom_size": "small",
+            "ct_cases": ["case_000", "case_001"], "ct_phantom_seeds": [5100, 5101]}
+
+    def record(training):
+        return measure_training_range(dict(spec, training=dict(training, data=data)))
+
+    paired = record({"task": "essnet", "lambda_paired": 50.0})
+    plain = record({"task": "essnet"})
+    assert paired["spacing_mm"] == {"inplane": [6.0, 6.0], "through_plane": [8.5, 8.5]}
+    assert plain["spacing_mm"] == {"inplane": [4.0, 4.0], "through_plane": [5.0, 5.0]}
+    assert paired["n_volumes"] == plain["n_volumes"] == 2
 
 
 def test_mri_body_is_found_before_the_percentile_clip():

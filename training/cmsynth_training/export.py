@@ -122,12 +122,14 @@ def measure_gate(folder: str, dataset_root: str, cases: Sequence[str], threads: 
 def _training_images(spec: Dict[str, Any]):
     """Yield the input images (spec input order) of every training volume of the bundle's input
     modality, from ``training.data``: the case folders when they are there, else (phantom only) the
-    cases rendered again from their recorded seeds and size (the phantom is deterministic)."""
+    cases rendered again from their recorded seeds and size (the phantom is deterministic). A
+    paired EssNet's CT is the CT patients' ``ct_on_mr``, which it was trained on."""
     from CrossModalitySynthLib.phantom import make_case
 
     from .data import CaseRef, load_case
 
-    data = (spec.get("training") or {}).get("data") or {}
+    training = spec.get("training") or {}
+    data = training.get("data") or {}
     names = [i["name"] for i in spec["inputs"]]
     ct = spec["inputs"][0]["modality"] == "CT"
     key = "ct" if ct else "mr"
@@ -137,7 +139,9 @@ def _training_images(spec: Dict[str, Any]):
     if not cases:
         raise ConfigError("The training data of {} lists no {} cases; the training range cannot be measured.".format(
             spec.get("id"), "CT" if ct else "MRI"))
-    files = ["ct.nii.gz"] if ct else ["{}.nii.gz".format(n) for n in names]
+    # a paired EssNet (train.lambda_paired) trained on the CT patients' CT on their MR grid
+    on_mr = ct and training.get("task") == "essnet" and float(training.get("lambda_paired") or 0) > 0
+    files = (["ct_on_mr.nii.gz"] if on_mr else ["ct.nii.gz"]) if ct else ["{}.nii.gz".format(n) for n in names]
     for i, case in enumerate(cases):
         folder = os.path.join(root, case) if root else ""
         on_disk = bool(root) and all(os.path.isfile(os.path.join(folder, f)) for f in files)
@@ -149,7 +153,7 @@ def _training_images(spec: Dict[str, Any]):
             images = make_case(seeds[i], size=size).images
             yield [images[f] for f in files]
             continue
-        ref = CaseRef(dataset, root, case, "CT" if ct else "MR", () if ct else tuple(names))
+        ref = CaseRef(dataset, root, case, ("CT_ON_MR" if on_mr else "CT") if ct else "MR", () if ct else tuple(names))
         yield load_case(ref, with_label=False)[0]
 
 
