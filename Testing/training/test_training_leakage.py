@@ -123,13 +123,14 @@ def test_phantom_identity_is_the_seed_not_the_folder_name(tmp_path, training_pha
 
 
 def test_shipped_demo_bundle_records_patients_and_is_checked(tmp_path, training_cache):
-    """The shipped demo EssNet bundle (trained on phantom seeds 1000-1011) as translator: test
-    patients with those seeds are refused, held-out seeds (9000...) pass."""
+    """The shipped demo EssNet bundle (trained on phantom seeds 1000-1023: the 24 cases of `demo
+    data`, MRI the even and CT the odd ones) as translator: test patients with those seeds are
+    refused, held-out seeds (9000...) pass."""
     from CrossModalitySynthLib.phantom import write_cases
 
     record, _ = translator_record(DEMO_ESSNET_BUNDLE)
-    assert record["mr_phantom_seeds"] == [1000, 1002, 1004, 1006, 1008, 1010]
-    assert record["ct_phantom_seeds"] == [1001, 1003, 1005, 1007, 1009, 1011]
+    assert record["mr_phantom_seeds"] == list(range(1000, 1024, 2))
+    assert record["ct_phantom_seeds"] == list(range(1001, 1024, 2))
     root = tmp_path / "p"
     write_cases(str(root / "a"), n_cases=2, seed=1000, size="small")  # the demo's training patients 1000, 1001
     write_cases(str(root / "b"), n_cases=2, seed=9000, size="small")
@@ -233,6 +234,8 @@ def fake_roots(tmp_path_factory):
         "phantom_chaos": _fake_phantom(str(base / "phantom_chaos"), 40, 0),
         "phantom_train": _fake_phantom(str(base / "phantom_train"), 24, 1000),
         "phantom_heldout": _fake_phantom(str(base / "phantom_heldout"), 3, 9000),
+        # demo_augment.yaml's header: cmsynth phantom --cases 40 --seed 3000 --size chaos
+        "phantom_augment": _fake_phantom(str(base / "phantom_augment"), 40, 3000),
         "CHAOS": _fake_chaos(str(base / "CHAOS")),
     }
 
@@ -240,6 +243,7 @@ def fake_roots(tmp_path_factory):
 @pytest.mark.parametrize("augment_cfg, translator_cfg, roots", [
     ("phantom_augment.yaml", "phantom_essnet_ct_to_t1in.yaml", ("phantom_chaos", "phantom_chaos")),
     ("phantom_augment.yaml", "demo_ct_to_t1in_essnet.yaml", ("phantom_chaos", "phantom_train")),
+    ("demo_augment.yaml", "demo_ct_to_t1in_essnet.yaml", ("phantom_augment", "phantom_train")),
     ("chaos_augment.yaml", "chaos_essnet_ct_to_t1in.yaml", ("CHAOS", "CHAOS")),
 ])
 def test_shipped_configs_hold_out_the_test_patients(fake_roots, augment_cfg, translator_cfg, roots):
