@@ -117,3 +117,24 @@ def test_bf16_on_the_cpu_runs_the_networks_in_bf16_and_still_learns(training_pha
     assert all(p.dtype == torch.float32 for p in task.G_A.parameters())  # the weights stay float32
     for key in ("cycle_A", "cycle_B", "G"):
         assert hist[-1][key] < hist[0][key], (key, [h[key] for h in hist])
+
+
+def test_bf16_autocast_on_a_cpu_that_emulates_bf16_is_said_to_be_slow(monkeypatch, tmp_path, training_phantom,
+                                                                       training_cache):
+    """train.amp bf16 on a CPU without AMX or AVX512-BF16 (there a step measured about 2x slower
+    than fp32) writes a warning into the run log; on a CPU with native bf16, or with amp off, none."""
+    from cmsynth_training import task as T
+    from cmsynth_training.trainer import train
+
+    cpu = torch.device("cpu")
+    for kind, amp, warned in (("emulated", True, True), ("amx", True, False), ("avx512_bf16", True, False),
+                              ("emulated", False, False)):
+        monkeypatch.setattr(T, "cpu_bf16_kind", lambda kind=kind: kind)
+        assert (T.cpu_amp_warning(amp, cpu) is not None) is warned, (kind, amp)
+    monkeypatch.setattr(T, "cpu_bf16_kind", lambda: "emulated")
+    out = tmp_path / "run"
+    train(tiny_config("cyclegan", training_phantom, training_cache, train={"amp": "bf16", "max_steps": 1}), str(out),
+          echo=False)
+    with open(out / "log.txt") as f:
+        log = f.read()
+    assert "bf16 autocast on this CPU is emulated" in log and "set train.amp off" in log

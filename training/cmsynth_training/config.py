@@ -142,7 +142,7 @@ class TrainConfig:
     ``steps_per_epoch`` null = one pass over the larger domain's slices. ``max_steps`` and
     ``max_wall_time_s`` stop early (a checkpoint is saved). ``amp``: "auto" = bf16 autocast on
     CUDA and off on CPU, "bf16" = bf16 autocast on CUDA and on the CPU too (faster only on CPUs
-    with AMX or AVX512-BF16), or "off". ``seg_loss``: ``synseg`` (SynSeg-Net's
+    with AMX or AVX512-BF16; elsewhere emulated, slower, and the run log warns), or "off". ``seg_loss``: ``synseg`` (SynSeg-Net's
     ``dice_loss_norm``: foreground only, squared denominators, pooled over the batch), ``dice``
     (MONAI ``DiceLoss`` defaults), ``ce`` or ``dice_ce``; null = the task's default (EssNet
     ``synseg``, written into the config so the checkpoint records it; U-Net ``dice_ce``).

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
+from CrossModalitySynthLib.inference.device import cpu_bf16_kind
 from CrossModalitySynthLib.networks import NetworkConfig
 from CrossModalitySynthLib.preprocess import ModelGridSpec
 
@@ -52,6 +53,16 @@ def amp_enabled(setting: str, device: torch.device) -> bool:
     if setting == "bf16":
         return device.type == "cpu" or (device.type == "cuda" and torch.cuda.is_bf16_supported())
     return False
+
+
+def cpu_amp_warning(amp: bool, device: torch.device) -> Optional[str]:
+    """A sentence for the run log when bf16 autocast is on (``amp``) on a CPU that only emulates
+    bf16 (neither AMX nor AVX512-BF16: there a training step is about 2x slower than fp32);
+    else None."""
+    if not amp or device.type != "cpu" or cpu_bf16_kind() != "emulated":
+        return None
+    return ("warning: bf16 autocast on this CPU is emulated (no AMX or AVX512-BF16), so training is slower "
+            "than in fp32 (about 2x when measured); set train.amp off here.")
 
 
 class Task:

@@ -25,7 +25,7 @@ from .config import Config, trained_seg_loss
 from .data import EpochSampler, default_cache_dir
 from .distributed import DistInfo, barrier, broadcast_object, gather_objects, init_distributed, mean_over_ranks
 from .logs import RunLogger
-from .task import Task
+from .task import Task, cpu_amp_warning
 
 
 def task_class(name: str):
@@ -145,6 +145,9 @@ def train(cfg: Config, out: str, resume: Optional[str] = None, keep_history: boo
         if dist.enabled:
             log.info("DDP: effective batch {} x {} ranks = {}; learning rate {:g} (train.lr_scaling {})".format(
                 t.batch_size, dist.world_size, t.batch_size * dist.world_size, task.base_lr, t.lr_scaling))
+    note = cpu_amp_warning(task.amp, dist.device)
+    if note:
+        log.info(note)
 
     sampler = EpochSampler(task.dataset, dist.world_size, dist.rank, cfg.seed, t.batch_size)
     workers = cfg.data.num_workers
