@@ -30,7 +30,7 @@ from torch import nn
 
 from CrossModalitySynthLib.networks import NetworkConfig, build_discriminator, build_generator, init_weights
 
-from .data import CaseRef, PairedSliceSet, UnpairedSlices, cached_volume, training_cases
+from .data import CaseRef, UnpairedSlices, training_cases
 from .distributed import wrap
 from .validation import evaluate_cases, sct_mae_case, smr_mae_case
 from .losses import GANLoss, l1
@@ -112,6 +112,17 @@ class CycleSteps:
 
     def extra_generator_losses(self, batch: Dict[str, torch.Tensor], out: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
         return {}
+
+    def paired_loss(self, batch: Dict[str, torch.Tensor], out: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+        """The optional paired L1 term (``train.lambda_paired``, phantom pairs only):
+        ``lambda_paired * |fake_B - A_paired|``; empty when it is off."""
+        t = self.cfg.train
+        if t.lambda_paired <= 0:
+            return {}
+        if "A_paired" not in batch:
+            raise ValueError("train.lambda_paired > 0 needs paired batches (A_paired); build the data with build_data")
+        target = batch["A_paired"].to(self.device, non_blocking=True)
+        return {"paired": l1(out["fake_B"], target) * t.lambda_paired}
 
     def train_step(self, batch: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
         t = self.cfg.train
@@ -228,9 +239,8 @@ class CycleGANTask(CycleSteps, Task):
         mr_refs = [CaseRef(d.dataset, d.root, c, "MR", self.mr_sequences) for c in mr_cases]
         if self.cfg.train.lambda_paired > 0:
             # the MRI patients' own CT on the MR grid, prepared (and cached) by the same code
-            mr_vols = [cached_volume(cache_dir, r, self.spec, False) for r in mr_refs]
-            ct_vols = [cached_volume(cache_dir, CaseRef(d.dataset, d.root, c, "CT_ON_MR"), self.spec, False) for c in mr_cases]
-            mr = PairedSliceSet(mr_vols, ct_vols, d.min_foreground, "MRI + CT on MR (paired)")
+            mr = self.paired_slice_set(cache_dir, mr_refs, [CaseRef(d.dataset, d.root, c, "CT_ON_MR") for c in mr_cases],
+                                       False, "MRI + CT on MR (paired)")
         else:
             mr = self.slice_set(cache_dir, mr_refs, False, "MRI")
         ct = self.slice_set(cache_dir, [CaseRef(d.dataset, d.root, c, "CT") for c in ct_cases], False, "CT")
@@ -255,13 +265,7 @@ class CycleGANTask(CycleSteps, Task):
 
     def extra_generator_losses(self, batch: Dict[str, torch.Tensor], out: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
         """The optional paired L1 term (``train.lambda_paired``, phantom pairs only)."""
-        t = self.cfg.train
-        if t.lambda_paired <= 0:
-            return {}
-        if "A_paired" not in batch:
-            raise ValueError("train.lambda_paired > 0 needs paired batches (A_paired); build the data with build_data")
-        target = batch["A_paired"].to(self.device, non_blocking=True)
-        return {"paired": l1(out["fake_B"], target) * t.lambda_paired}
+        return self.paired_loss(batch, out)
 
     # ---- epoch products -------------------------------------------------------------------
     @torch.no_grad()

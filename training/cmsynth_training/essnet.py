@@ -31,10 +31,10 @@ import torch
 from CrossModalitySynthLib.networks import EssNet, NetworkConfig, build_generator, init_weights
 
 from .cyclegan import CycleSteps, Discriminators, Generators
-from .data import CaseRef, PairedSliceSet, UnpairedSlices, cached_volume, training_cases, training_record
+from .data import CaseRef, UnpairedSlices, training_cases, training_record
 from .distributed import wrap
 from .validation import evaluate_cases, liver_case, sct_mae_case, smr_mae_case
-from .losses import GANLoss, l1, segmentation_loss
+from .losses import GANLoss, segmentation_loss
 from .task import Task, first_channel, liver_unet_config
 
 
@@ -114,10 +114,9 @@ class EssNetTask(CycleSteps, Task):
         paired = self.cfg.train.lambda_paired > 0
         if paired:
             # the CT patients' CT on their own MR grid (liver label of that grid) with their MRI
-            ct_vols = [cached_volume(cache_dir, CaseRef(d.dataset, d.root, c, "CT_ON_MR"), self.spec, True) for c in ct_cases]
-            mr_vols = [cached_volume(cache_dir, CaseRef(d.dataset, d.root, c, "MR", self.mr_sequences), self.spec, False)
-                       for c in ct_cases]
-            ct = PairedSliceSet(ct_vols, mr_vols, d.min_foreground, "CT on MR + MRI (paired)")
+            ct = self.paired_slice_set(cache_dir, [CaseRef(d.dataset, d.root, c, "CT_ON_MR") for c in ct_cases],
+                                       [CaseRef(d.dataset, d.root, c, "MR", self.mr_sequences) for c in ct_cases],
+                                       True, "CT on MR + MRI (paired)")
         else:
             ct = self.slice_set(cache_dir, [CaseRef(d.dataset, d.root, c, "CT") for c in ct_cases], True, "CT")
         mr = self.slice_set(cache_dir, [CaseRef(d.dataset, d.root, c, "MR", self.mr_sequences) for c in mr_cases], False, "MRI")
@@ -140,12 +139,7 @@ class EssNetTask(CycleSteps, Task):
         ``train.lambda_paired`` also the paired L1 term (phantom pairs only)."""
         t = self.cfg.train
         label_A = batch["A_label"].to(self.device, non_blocking=True)
-        losses = {"seg": self.seg_loss(out["seg"], label_A) * t.lambda_seg}
-        if t.lambda_paired > 0:
-            if "A_paired" not in batch:
-                raise ValueError("train.lambda_paired > 0 needs paired batches (A_paired); build the data with build_data")
-            losses["paired"] = l1(out["fake_B"], batch["A_paired"].to(self.device, non_blocking=True)) * t.lambda_paired
-        return losses
+        return {"seg": self.seg_loss(out["seg"], label_A) * t.lambda_seg, **self.paired_loss(batch, out)}
 
     @torch.no_grad()
     def preview(self) -> Tuple[List[List[np.ndarray]], List[str]]:

@@ -18,7 +18,7 @@ from CrossModalitySynthLib.networks import NetworkConfig
 from CrossModalitySynthLib.preprocess import ModelGridSpec
 
 from .config import MR_SEQUENCES, Config, required_multiple
-from .data import AugmentSettings, CaseRef, SliceSet, cached_volume, validation_cases
+from .data import AugmentSettings, CaseRef, PairedSliceSet, SliceSet, cached_volume, validation_cases
 from .distributed import DistInfo
 from .validation import autocast
 from .logs import RunLogger
@@ -130,6 +130,14 @@ class Task:
             for w in v.meta.get("warnings", []):
                 self.log.info("{}: {}".format(v.meta["ref"], w))
         return SliceSet(vols, self.cfg.data.min_foreground, name)
+
+    def paired_slice_set(self, cache_dir: str, refs: Sequence[CaseRef], target_refs: Sequence[CaseRef],
+                         with_label: bool, name: str) -> PairedSliceSet:
+        """:meth:`slice_set` of ``refs`` with, per volume, the same patient's ``target_refs``
+        volume on the same model grid (the phantom pairs of ``train.lambda_paired``)."""
+        vols = [cached_volume(cache_dir, r, self.spec, with_label) for r in refs]
+        targets = [cached_volume(cache_dir, r, self.spec, False) for r in target_refs]
+        return PairedSliceSet(vols, targets, self.cfg.data.min_foreground, name)
 
     def val_refs(self, kind: str = "MR") -> List[CaseRef]:
         v = self.cfg.val
