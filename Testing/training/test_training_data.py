@@ -101,3 +101,28 @@ def test_image_pool_state_round_trip():
         assert torch.equal(pool.query(x), clone.query(x))
     assert len(pool) == 3
     assert torch.equal(ImagePool(0).query(torch.ones(1, 1, 2, 2)), torch.ones(1, 1, 2, 2))
+
+
+class _Slices:
+    """A slice set of 10 slices whose liver label shows only on slices 6-8."""
+
+    def __len__(self):
+        return 10
+
+    def image(self, i):
+        return np.full((1, 4, 4), float(i), dtype=np.float32)
+
+    def label(self, i):
+        return np.full((4, 4), int(6 <= i <= 8), dtype=np.int64)
+
+
+def test_labelled_preview_slices_show_the_liver():
+    from types import SimpleNamespace
+
+    from cmsynth_training.task import Task
+
+    with_label = Task.preview_inputs(SimpleNamespace(_preview_sets=[(_Slices(), True)]), 3)
+    assert [float(s["image"][0, 0, 0]) for s in with_label] == [6.0, 7.0, 8.0]
+    assert all(bool(s["label"].all()) for s in with_label)
+    unlabelled = Task.preview_inputs(SimpleNamespace(_preview_sets=[(_Slices(), False)]), 3)
+    assert [float(s["image"][0, 0, 0]) for s in unlabelled] == [0.0, 4.0, 9.0] and unlabelled[0]["label"] is None

@@ -144,10 +144,15 @@ class Task:
         return [CaseRef(v.dataset, v.root, c, kind, self.mr_sequences if kind == "MR" else ()) for c in validation_cases(self.cfg, kind)]
 
     def preview_inputs(self, n: int = 3) -> List[Dict[str, torch.Tensor]]:
-        """Up to ``n`` fixed whole slices (model grid, no augmentation) spread over the first preview set."""
+        """Up to ``n`` fixed whole slices (model grid, no augmentation) spread over the first preview
+        set; with labels, over its slices that show the liver (all slices when none does)."""
         out = []
         for s, with_label in self._preview_sets[:1]:
-            picks = np.linspace(0, len(s) - 1, num=min(n, len(s))).round().astype(int)
+            pool = np.arange(len(s))
+            if with_label:
+                shown = np.flatnonzero([s.label(int(i)).any() for i in pool])
+                pool = shown if len(shown) else pool
+            picks = pool[np.linspace(0, len(pool) - 1, num=min(n, len(pool))).round().astype(int)]
             for i in picks:
                 img = torch.from_numpy(s.image(int(i)))
                 lab = torch.from_numpy(s.label(int(i)))[None] if with_label else None
