@@ -126,3 +126,25 @@ def test_labelled_preview_slices_show_the_liver():
     assert all(bool(s["label"].all()) for s in with_label)
     unlabelled = Task.preview_inputs(SimpleNamespace(_preview_sets=[(_Slices(), False)]), 3)
     assert [float(s["image"][0, 0, 0]) for s in unlabelled] == [0.0, 4.0, 9.0] and unlabelled[0]["label"] is None
+
+
+def test_intensity_augmentation_is_keyed_and_leaves_the_label(training_phantom, training_cache):
+    cfg = tiny_config("unet", training_phantom, training_cache)
+    ref = CaseRef("phantom", training_phantom, "case_000", "MR", ("t1_in",))
+    s = SliceSet([cached_volume(training_cache, ref, cfg.grid_spec(4))])
+    plain = LabelledSlices([s], AugmentSettings(36, 32, False), seed=5)
+    aug = LabelledSlices([s], AugmentSettings(36, 32, False, intensity=True), seed=5)
+    changed = 0
+    for i in range(12):
+        a, b, again = plain[(0, i)], aug[(0, i)], aug[(0, i)]
+        assert torch.equal(a["label"], b["label"])  # geometry is untouched
+        assert torch.equal(b["image"], again["image"])  # the same key draws the same augmentation
+        assert float(b["image"].min()) >= -1.0 and float(b["image"].max()) <= 1.0
+        changed += int(not torch.equal(a["image"], b["image"]))
+    assert 0 < changed < 12  # each transform has a probability below 1
+
+
+def test_intensity_augmentation_is_refused_outside_the_unet(training_phantom, training_cache):
+    with pytest.raises(ConfigError, match="intensity_aug"):
+        tiny_config("cyclegan", training_phantom, training_cache, data={"intensity_aug": True})
+    assert tiny_config("unet", training_phantom, training_cache, data={"intensity_aug": True}).data.intensity_aug

@@ -75,6 +75,10 @@ class DataConfig:
         load_size, crop_size: each slice is scaled by ``load_size / crop_size`` and randomly
             cropped to ``crop_size`` (the reference's 286 -> 256, scaled to the configured size).
         flip: random left-right flip (the reference's default).
+        intensity_aug: U-Net only: MONAI intensity augmentation of each sample (random gamma
+            contrast, blur and noise; :func:`cmsynth_training.data.intensity_augment`). Off by
+            default (the paper's U-Net has none); it makes a U-Net less sensitive to the texture
+            of synthetic MRI.
         min_foreground: slices with less body than this fraction are not sampled.
         cache_dir: where preprocessed volumes are cached as .npy (default ``<out>/cache``).
         num_workers: DataLoader worker processes.
@@ -92,6 +96,7 @@ class DataConfig:
     load_size: int = 286
     crop_size: int = 256
     flip: bool = True
+    intensity_aug: bool = False
     min_foreground: float = 0.05
     cache_dir: Optional[str] = None
     num_workers: int = 0
@@ -520,6 +525,8 @@ def validate(cfg: Config, source: str = "the configuration", check_paths: bool =
                 d.load_size, d.crop_size
             )
         )
+    if d.intensity_aug and cfg.task not in ("unet", "augment"):
+        raise ConfigError("data.intensity_aug is for the liver U-Net (unet, augment); set it to false for {}.".format(cfg.task))
     if not 0.0 <= d.min_foreground < 1.0:
         raise ConfigError("data.min_foreground must be in [0, 1), got {}.".format(d.min_foreground))
     _positive(d.num_workers, "data.num_workers", 0)

@@ -82,7 +82,7 @@ class Task:
         self.dataset: Optional[Dataset] = None
         self.data_summary: Dict[str, Any] = {}
         self.spec: ModelGridSpec = cfg.grid_spec(required_multiple(cfg))
-        self.aug = AugmentSettings(cfg.data.load_size, cfg.data.crop_size, cfg.data.flip)
+        self.aug = AugmentSettings(cfg.data.load_size, cfg.data.crop_size, cfg.data.flip, cfg.data.intensity_aug)
         self._preview_sets: List[Tuple[SliceSet, bool]] = []
 
     # ---- helpers --------------------------------------------------------------------------
