@@ -240,14 +240,3 @@ def slice_position_mm(lo: float, hi: float, fraction: float, body_fraction: floa
     length = float(hi) - float(lo)
     return float(lo) + length * ((1.0 - body_fraction) / 2.0 + body_fraction * float(fraction))
 
-
-def prepare_volume(image: sitk.Image, settings: PrepareSettings, name: str = "image") -> sitk.Image:
-    """Volumes mode, one image (see :meth:`SourcePreparer.volume`)."""
-    return SourcePreparer(image, settings, name).volume()
-
-
-def prepare_slice(
-    image: sitk.Image, settings: PrepareSettings, plane: str, fraction: float, name: str = "image"
-) -> Tuple[sitk.Image, float]:
-    """Slices mode, one slice (see :meth:`SourcePreparer.slice`)."""
-    return SourcePreparer(image, settings, name).slice(plane, fraction)
