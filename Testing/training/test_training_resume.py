@@ -71,6 +71,25 @@ def test_resume_rejects_other_task(tmp_path, training_phantom, training_cache):
         train(other, str(tmp_path / "c"), resume=r.checkpoint, echo=False)
 
 
+def test_resume_rejects_another_schedule(tmp_path, training_phantom, training_cache):
+    """A longer schedule would restart the decayed learning rate: refused, naming the keys; a new
+    max_steps only moves the stop, so it is allowed."""
+    from CrossModalitySynthLib.errors import ConfigError
+
+    sections = {"train": {"steps_per_epoch": 2, "epochs": 1, "epochs_decay": 1, "max_steps": 1, "preview_every": 1}}
+    r = train(tiny_config("unet", training_phantom, training_cache, **sections), str(tmp_path / "u"), echo=False)
+    longer = tiny_config("unet", training_phantom, training_cache, **sections)
+    longer.train.epochs, longer.train.epochs_decay = 3, 3
+    with pytest.raises(ConfigError) as e:
+        train(longer, str(tmp_path / "u"), resume=r.checkpoint, echo=False)
+    assert str(e.value) == (
+        "{} was trained with train.epochs 1, train.epochs_decay 1; resume it with the same schedule, or train "
+        "into a new folder (now train.epochs 3, train.epochs_decay 3).".format(r.checkpoint))
+    more = tiny_config("unet", training_phantom, training_cache, **sections)
+    more.train.max_steps = 2
+    assert train(more, str(tmp_path / "u"), resume=r.checkpoint, echo=False).global_step == 2
+
+
 def test_validation_and_tensorboard(tmp_path, training_phantom, training_cache):
     """Validation runs on full held-out volumes each epoch and is logged to CSV and TensorBoard."""
     cfg = tiny_config("unet", training_phantom, training_cache, validation=True,

@@ -86,6 +86,22 @@ def _epoch_length(cfg: Config, dist: DistInfo) -> Optional[int]:
     return spe * cfg.train.batch_size * dist.world_size if spe else None
 
 
+#: The train keys that fix a run's schedule: a resumed run must keep them (max_steps and
+#: max_wall_time_s only stop a run, so they may change).
+SCHEDULE_KEYS = ("epochs", "epochs_decay", "steps_per_epoch", "batch_size", "lr")
+
+
+def _check_schedule(ckpt: Dict[str, Any], t: Any, resume: str) -> None:
+    """Refuse to resume ``ckpt`` under another schedule (it would not continue the same run)."""
+    saved = (ckpt.get("config") or {}).get("train") or {}
+    changed = [k for k in SCHEDULE_KEYS if k in saved and saved[k] != getattr(t, k)]
+    if changed:
+        raise ConfigError(
+            "{} was trained with {}; resume it with the same schedule, or train into a new folder (now {}).".format(
+                resume, ", ".join("train.{} {}".format(k, saved[k]) for k in changed),
+                ", ".join("train.{} {}".format(k, getattr(t, k)) for k in changed)))
+
+
 def train(cfg: Config, out: str, resume: Optional[str] = None, keep_history: bool = False,
           echo: bool = True) -> RunResult:
     """Run (or resume) the training of ``cfg.task`` into folder ``out``; returns a :class:`RunResult`."""
@@ -103,6 +119,7 @@ def train(cfg: Config, out: str, resume: Optional[str] = None, keep_history: boo
                     resume, ckpt.get("world_size", 1), dist.world_size
                 )
             )
+        _check_schedule(ckpt, t, resume)
         trained = trained_seg_loss(ckpt)
         if trained is not None and t.seg_loss is not None and trained != t.seg_loss:
             raise ConfigError(
